@@ -1,0 +1,99 @@
+# The workshop's commands. `make` alone lists them.
+#
+# Everything runs inside .venv, made on first use from the pinned
+# requirements files. Nothing is installed system-wide and nothing needs root.
+
+PYTHON ?= python3
+PORT ?= 8000
+VENV := .venv
+PY := $(VENV)/bin/python
+
+STEP1 := step01_sync_consumer
+STEP2 := step02_async_consumer
+STEP3 := step03_channel_layer
+STEP4 := step04_redis_backend
+
+.DEFAULT_GOAL := help
+.PHONY: help setup setup-dev step1 step2 step3 step4 step4-cluster redis \
+        test clean
+
+help: ## List the commands
+	@echo "Real-time Django with Channels: the workshop's commands"
+	@echo
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z0-9%-]+:.*## / {sub("%", "N", $$1); printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "PORT=8001 make step1 serves on another port."
+
+# --- Setting up ---------------------------------------------------------------
+# A stamp file records that .venv holds what the requirements ask for, so a
+# second `make setup` costs nothing until a requirements file changes.
+
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed; this is " + sys.version.split()[0])'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+setup: $(VENV)/.installed ## Make .venv with what the steps need (once; fast after)
+
+setup-dev: $(VENV)/.installed-dev ## Also install the tests', notebooks' and slides' tools
+
+# --- Running a step -------------------------------------------------------------
+# runserver comes from daphne (first in INSTALLED_APPS): it serves WebSockets
+# and restarts when you edit the code.
+
+define serve
+	$(PY) $(1)/manage.py migrate --verbosity 0
+	@echo
+	@echo "  $(1) is running: open http://127.0.0.1:$(PORT)/chat/ in two windows"
+	@echo "  (Ctrl-C stops it)"
+	@echo
+	$(2) $(PY) $(1)/manage.py runserver 127.0.0.1:$(PORT)
+endef
+
+step1: $(VENV)/.installed ## Run step 1: a synchronous consumer that echoes
+	$(call serve,$(STEP1))
+
+step2: $(VENV)/.installed ## Run step 2: the same consumer, asynchronous
+	$(call serve,$(STEP2))
+
+step3: $(VENV)/.installed ## Run step 3: rooms, through groups on a channel layer
+	$(call serve,$(STEP3))
+
+# workshop.redis uses the Redis at REDIS_URL, or starts one and stops it after.
+step4: $(VENV)/.installed ## Run step 4: the channel layer on Redis (started for you)
+	$(call serve,$(STEP4),$(PY) -m workshop.redis --)
+
+step4-cluster: $(VENV)/.installed ## Run step 4 twice, on ports 8000 and 8001, sharing one Redis
+	$(PY) $(STEP4)/manage.py migrate --verbosity 0
+	@echo
+	@echo "  Two servers, one Redis: open http://127.0.0.1:8000/chat/lobby/"
+	@echo "  and http://127.0.0.1:8001/chat/lobby/ and chat across them (Ctrl-C stops all)"
+	@echo
+	$(PY) -m workshop.redis -- sh -c 'cd $(STEP4) && \
+	    ../$(PY) -m daphne -b 127.0.0.1 -p 8000 mysite.asgi:application & \
+	    cd $(STEP4) && ../$(PY) -m daphne -b 127.0.0.1 -p 8001 mysite.asgi:application & \
+	    wait'
+
+redis: $(VENV)/.installed ## Run a Redis for step 4 on its own (Ctrl-C stops it)
+	$(PY) -m workshop.redis
+
+# --- Testing ----------------------------------------------------------------------
+
+test: $(VENV)/.installed-dev ## Run every test: each step, the notebooks, the tools
+	$(PY) -m workshop.runtests
+
+test-step%: $(VENV)/.installed-dev ## Run one step's tests: make test-step1 .. test-step4
+	$(PY) -m workshop.runtests step$*
+
+# --- Tidying up -----------------------------------------------------------------
+
+clean: ## Remove databases, caches and test reports (keeps .venv)
+	rm -rf .test-results .pytest_cache
+	find . -path ./$(VENV) -prune -o \( -name db.sqlite3 -o -name __pycache__ \) -print \
+	    | xargs rm -rf

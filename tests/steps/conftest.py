@@ -1,0 +1,83 @@
+"""Fixtures shared by every step test: the project, real servers, a browser."""
+import os
+from pathlib import Path
+
+import pytest
+
+from workshop.browser import HOW_TO_GET_A_BROWSER, find_browser, start_browser
+from workshop.redis import RedisServer
+from workshop.servers import DaphneServer
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def step(pytestconfig):
+    return pytestconfig.getoption("step")
+
+
+@pytest.fixture(scope="session")
+def project():
+    """The folder under test: its settings are the ones Django loaded."""
+    from django.conf import settings
+
+    return Path(settings.BASE_DIR)
+
+
+@pytest.fixture(scope="session")
+def redis_server(step):
+    """Step 4's Redis, on the free port that tests/plugin.py put in REDIS_URL."""
+    if step < 4:
+        pytest.fail("only step 4 uses Redis")
+    port = int(os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+    with RedisServer(port) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def start_server(request, step, project):
+    """Start another daphne process serving the project; stopped at the end."""
+    if step >= 4:
+        request.getfixturevalue("redis_server")
+    servers = []
+
+    def start():
+        server = DaphneServer(project).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def server(start_server):
+    """The daphne process most tests talk to."""
+    return start_server()
+
+
+@pytest.fixture(autouse=True)
+def no_traceback_in_server_logs(request):
+    """Whatever a test sends, the servers it used must not print a traceback."""
+    if "server" not in request.fixturenames:
+        yield
+        return
+    server = request.getfixturevalue("server")
+    before = len(server.log())
+    yield
+    new_output = server.log()[before:]
+    assert "Traceback" not in new_output, f"the server printed:\n{new_output}"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chrome, or a skip (a failure in CI) when none is installed."""
+    found = find_browser()
+    if found is None:
+        if IN_CI:
+            pytest.fail(HOW_TO_GET_A_BROWSER)
+        pytest.skip(HOW_TO_GET_A_BROWSER)
+    driver = start_browser(*found)
+    yield driver
+    driver.quit()

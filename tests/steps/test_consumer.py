@@ -1,0 +1,175 @@
+"""The consumer in-process: Channels' WebsocketCommunicator, no server, no network.
+
+Fast, and precise about what the consumer itself does with each frame.
+"""
+import json
+
+import pytest
+from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from chat.consumers import ChatConsumer
+from chat.routing import websocket_urlpatterns
+
+# Frames a careless or hostile client may send, each answered with an error.
+# (An empty frame is tested over a real socket in test_server.py: the
+# communicator refuses to send one.)
+BAD_FRAMES = {
+    "not JSON": "hello",
+    "JSON but not an object": '["message", "hi"]',
+    "no message key": '{"text": "hi"}',
+    "message is a number": '{"message": 42}',
+    "message is null": '{"message": null}',
+    "message is an object": '{"message": {"nested": true}}',
+    "message is blank": '{"message": "   "}',
+    "message too long": json.dumps({"message": "x" * 1001}),
+    "frame too long": json.dumps({"message": "x", "padding": "y" * 10_000}),
+    "deeply nested JSON": "[" * 3000 + "]" * 3000,
+}
+
+# Room names the routes refuse: not group-name characters, or too long.
+BAD_ROOM_NAMES = ["caf%C3%A9", "two%20words", "a" * 81, "semi;colon"]
+
+
+@pytest.fixture(autouse=True)
+def channel_layer_backend(request, step):
+    """From step 4 on, the channel layer is a real Redis."""
+    if step >= 4:
+        request.getfixturevalue("redis_server")
+
+
+def communicator(room="lobby", path=None):
+    application = URLRouter(websocket_urlpatterns)
+    return WebsocketCommunicator(application, path or f"/ws/chat/{room}/")
+
+
+@pytest.mark.steps(1)
+def test_step1_consumer_is_synchronous():
+    assert issubclass(ChatConsumer, WebsocketConsumer)
+
+
+@pytest.mark.steps(2, 3, 4)
+def test_consumer_is_asynchronous():
+    assert issubclass(ChatConsumer, AsyncWebsocketConsumer)
+
+
+async def test_sender_receives_its_own_message():
+    client = communicator()
+    connected, _ = await client.connect()
+    assert connected
+    await client.send_json_to({"message": "hello"})
+    assert await client.receive_json_from() == {"message": "hello"}
+    await client.disconnect()
+
+
+async def test_unicode_and_html_arrive_unchanged():
+    client = communicator()
+    await client.connect()
+    text = "café ☕ <b>bold</b> \"quotes\" 日本語"
+    await client.send_json_to({"message": text})
+    assert await client.receive_json_from() == {"message": text}
+    await client.disconnect()
+
+
+@pytest.mark.steps(1, 2)
+async def test_echo_does_not_reach_another_client_in_the_room():
+    alice, bob = communicator(), communicator()
+    await alice.connect()
+    await bob.connect()
+    await alice.send_json_to({"message": "only for alice"})
+    assert await alice.receive_json_from() == {"message": "only for alice"}
+    assert await bob.receive_nothing(timeout=0.3)
+    await alice.disconnect()
+    await bob.disconnect()
+
+
+@pytest.mark.steps(3, 4)
+async def test_message_reaches_the_room_and_only_the_room():
+    alice, bob, carol = communicator("lobby"), communicator("lobby"), communicator("other")
+    for client in (alice, bob, carol):
+        assert (await client.connect())[0]
+    await alice.send_json_to({"message": "hi room"})
+    assert await alice.receive_json_from() == {"message": "hi room"}
+    assert await bob.receive_json_from() == {"message": "hi room"}
+    assert await carol.receive_nothing(timeout=0.3)
+    for client in (alice, bob, carol):
+        await client.disconnect()
+
+
+@pytest.mark.steps(3, 4)
+async def test_a_client_that_left_gets_nothing_more():
+    alice, bob = communicator(), communicator()
+    await alice.connect()
+    await bob.connect()
+    await bob.disconnect()  # leaves the group
+    await alice.send_json_to({"message": "bob has gone"})
+    assert await alice.receive_json_from() == {"message": "bob has gone"}
+    await alice.disconnect()
+
+
+@pytest.mark.parametrize("frame", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
+async def test_bad_frame_gets_an_error_and_the_connection_stays_usable(frame):
+    client = communicator()
+    await client.connect()
+    await client.send_to(text_data=frame)
+    reply = await client.receive_json_from()
+    assert set(reply) == {"error"} and reply["error"]
+    # Still connected, still chatting.
+    await client.send_json_to({"message": "still here"})
+    assert await client.receive_json_from() == {"message": "still here"}
+    await client.disconnect()
+
+
+async def test_binary_frame_gets_an_error():
+    client = communicator()
+    await client.connect()
+    await client.send_to(bytes_data=b'{"message": "hi"}')
+    reply = await client.receive_json_from()
+    assert "binary" in reply["error"].lower()
+    await client.disconnect()
+
+
+async def test_longest_allowed_message_is_accepted():
+    client = communicator()
+    await client.connect()
+    await client.send_json_to({"message": "é" * 1000})
+    assert await client.receive_json_from() == {"message": "é" * 1000}
+    await client.disconnect()
+
+
+@pytest.mark.parametrize("room", ["a", "Room_1", "x.y-z", "a" * 80])
+async def test_room_names_that_are_allowed(room):
+    client = communicator(room)
+    connected, _ = await client.connect()
+    assert connected
+    await client.disconnect()
+
+
+@pytest.mark.parametrize("room", BAD_ROOM_NAMES)
+async def test_room_names_outside_the_pattern_are_refused(room):
+    connected, _ = await communicator(room).connect()
+    assert not connected
+
+
+@pytest.mark.parametrize("path", ["/ws/", "/ws/chat/", "/ws/chat/lobby", "/ws/other/lobby/", "/"])
+async def test_unknown_paths_are_refused(path):
+    connected, _ = await communicator(path=path).connect()
+    assert not connected
+
+
+async def test_origin_check_refuses_other_sites():
+    from mysite.asgi import application
+
+    def with_origin(origin):
+        headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
+        return WebsocketCommunicator(application, "/ws/chat/lobby/", headers=headers)
+
+    connected, _ = await with_origin("http://evil.example").connect()
+    assert not connected
+    # Django's test setup allows the host "testserver"; test_server.py checks
+    # the real settings against a real server on 127.0.0.1.
+    ours = with_origin("http://testserver")
+    connected, _ = await ours.connect()
+    assert connected
+    await ours.disconnect()

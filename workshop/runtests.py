@@ -1,0 +1,73 @@
+"""Run the workshop's tests: one pytest process per suite, one summary at the end.
+
+    python -m workshop.runtests                  every suite (make test)
+    python -m workshop.runtests step3            one suite (make test-step3)
+    python -m workshop.runtests step3 -- -k burst   extra arguments go to pytest
+
+Each step folder is a separate Django project with the same package names,
+so each step's tests need a pytest process of their own (see tests/plugin.py).
+"""
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+REPORTS = REPO / ".test-results"
+
+SUITES = {
+    "step1": ["--step", "1", "tests/steps"],
+    "step2": ["--step", "2", "tests/steps"],
+    "step3": ["--step", "3", "tests/steps"],
+    "step4": ["--step", "4", "tests/steps"],
+    # The tools around the steps: Redis starter, Makefile, notebooks, ...
+    "tooling": ["tests/tooling"],
+}
+
+
+def run_suite(name, extra_args):
+    """Run one suite; return its counts read from pytest's JUnit XML report."""
+    report = REPORTS / f"{name}.xml"
+    report.unlink(missing_ok=True)
+    print(f"\n===== {name} =====", flush=True)
+    command = [sys.executable, "-m", "pytest", *SUITES[name], f"--junitxml={report}"]
+    exit_code = subprocess.call(command + extra_args, cwd=REPO)
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    if report.exists():
+        for suite in ElementTree.parse(report).getroot().iter("testsuite"):
+            tests, skipped = int(suite.get("tests")), int(suite.get("skipped"))
+            failed = int(suite.get("failures")) + int(suite.get("errors"))
+            counts["passed"] += tests - failed - skipped
+            counts["failed"] += failed
+            counts["skipped"] += skipped
+    if exit_code not in (0, 5) and counts["failed"] == 0:
+        counts["failed"] = 1  # pytest itself failed (a usage or collection error)
+    return counts
+
+
+def main(argv):
+    names, extra_args = argv, []
+    if "--" in argv:
+        split = argv.index("--")
+        names, extra_args = argv[:split], argv[split + 1:]
+    unknown = [name for name in names if name not in SUITES]
+    if unknown:
+        sys.exit(f"unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}")
+    REPORTS.mkdir(exist_ok=True)
+    results = {name: run_suite(name, extra_args) for name in names or SUITES}
+
+    print("\n===== summary =====")
+    for name, counts in results.items():
+        line = ", ".join(f"{number} {word}" for word, number in counts.items())
+        print(f"  {name:<8} {line}")
+    total = {
+        word: sum(counts[word] for counts in results.values())
+        for word in ("passed", "failed", "skipped")
+    }
+    print(f"total: {total['passed']} passed, {total['failed']} failed, "
+          f"{total['skipped']} skipped")
+    return 1 if total["failed"] or not total["passed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
