@@ -91,6 +91,12 @@ test: $(VENV)/.installed-dev ## Run every test: each step, the notebooks, the to
 test-step%: $(VENV)/.installed-dev ## Run one step's tests: make test-step1 .. test-step4
 	$(PY) -m workshop.runtests step$*
 
+# --- Notebooks (notebooks/) ----------------------------------------------------
+
+# --- Slides and the instructor's tools (slides/) ---------------------------------
+
+# --- Benchmarks (bench/) ---------------------------------------------------------
+
 # --- Tidying up -----------------------------------------------------------------
 
 clean: ## Remove databases, caches and test reports (keeps .venv)
