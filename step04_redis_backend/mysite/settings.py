@@ -5,6 +5,9 @@ For development only: the secret key is public and DEBUG is on.
 import os
 from pathlib import Path
 
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = "django-insecure-workshop-key-for-local-development-only"
@@ -78,7 +81,14 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")],
+            "hosts": [
+                {
+                    "address": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                    # After Redis restarts, the pooled connections are dead.
+                    # Retry once, on a new connection, instead of failing.
+                    "retry": Retry(NoBackoff(), retries=1),
+                }
+            ],
             "capacity": 1000,
         },
     }
