@@ -24,7 +24,7 @@ class ChatClient:
     async def assert_receives_nothing(self, within=0.5):
         try:
             frame = await asyncio.wait_for(self.websocket.recv(), within)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # the same as TimeoutError from Python 3.11
             return
         raise AssertionError(f"expected no message, received {frame!r}")
 

@@ -1,0 +1,94 @@
+"""The chat in a real browser (headless Chromium driven by Selenium), as people use it."""
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+# A message that would run script if the page ever inserted it as HTML.
+HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
+
+
+@pytest.fixture
+def open_room(browser, server):
+    """Open a room in a window of its own; the windows close after the test."""
+    first_window = browser.current_window_handle
+    opened = []
+
+    def open_room(room):
+        browser.switch_to.new_window("window")
+        browser.get(f"{server.url}/chat/{room}/")
+        wait_for(browser, lambda: browser.execute_script("return chatSocket.readyState") == 1)
+        opened.append(browser.current_window_handle)
+        return browser.current_window_handle
+
+    yield open_room
+    for window in opened:
+        browser.switch_to.window(window)
+        browser.close()
+    browser.switch_to.window(first_window)
+
+
+def wait_for(browser, condition, timeout=10):
+    WebDriverWait(browser, timeout).until(lambda _: condition())
+
+
+def send(browser, window, text):
+    browser.switch_to.window(window)
+    browser.find_element(By.ID, "chat-message-input").send_keys(text, Keys.ENTER)
+
+
+def chat_log(browser, window):
+    browser.switch_to.window(window)
+    return browser.find_element(By.ID, "chat-log").get_property("value")
+
+
+def wait_for_log(browser, window, text):
+    wait_for(browser, lambda: text in chat_log(browser, window))
+
+
+def test_typing_a_room_name_and_enter_opens_the_room(browser, server):
+    browser.get(f"{server.url}/chat/")
+    browser.find_element(By.ID, "room-name-input").send_keys("lobby", Keys.ENTER)
+    wait_for(browser, lambda: browser.current_url == f"{server.url}/chat/lobby/")
+    assert browser.find_element(By.ID, "chat-log").is_displayed()
+
+
+@pytest.mark.steps(1, 2)
+def test_sender_sees_its_message_and_the_other_window_does_not(browser, open_room):
+    alice, bob = open_room("lobby"), open_room("lobby")
+    send(browser, alice, "hello from alice")
+    wait_for_log(browser, alice, "hello from alice")
+    # Bob's own message arrives; Alice's never does (steps 1 and 2 only echo).
+    send(browser, bob, "bob here")
+    wait_for_log(browser, bob, "bob here")
+    assert chat_log(browser, bob) == "bob here\n"
+
+
+@pytest.mark.steps(3, 4)
+def test_both_windows_in_the_room_see_the_message_and_another_room_does_not(
+    browser, open_room
+):
+    alice, bob, carol = open_room("lobby"), open_room("lobby"), open_room("kitchen")
+    send(browser, alice, "hello room")
+    wait_for_log(browser, alice, "hello room")
+    wait_for_log(browser, bob, "hello room")
+    send(browser, carol, "carol here")
+    wait_for_log(browser, carol, "carol here")
+    assert chat_log(browser, carol) == "carol here\n"
+
+
+def test_html_in_a_message_is_shown_as_text_and_never_runs(browser, open_room, step):
+    alice = open_room("lobby")
+    bob = open_room("lobby") if step >= 3 else None
+    send(browser, alice, HOSTILE)
+    for window in filter(None, (alice, bob)):
+        wait_for_log(browser, window, HOSTILE)
+        assert browser.execute_script("return window.pwned") is None
+
+
+def test_bad_input_shows_an_error_line_and_the_chat_goes_on(browser, open_room):
+    alice = open_room("lobby")
+    send(browser, alice, "   ")  # blank messages are refused by the server
+    wait_for_log(browser, alice, "[error]")
+    send(browser, alice, "still chatting")
+    wait_for_log(browser, alice, "still chatting")
