@@ -7,6 +7,7 @@ Every step folder is its own Django project with the same package names
 (mysite, chat), so one pytest process can hold only one of them: `make test`
 runs one process per step (workshop/runtests.py).
 """
+import json
 import os
 import sys
 from pathlib import Path
@@ -14,25 +15,24 @@ from pathlib import Path
 import pytest
 
 from workshop.ports import free_port
+from workshop.steps import REPO, step_folder
 
-REPO = Path(__file__).resolve().parent.parent
-STEP_FOLDERS = {
-    1: "step01_sync_consumer",
-    2: "step02_async_consumer",
-    3: "step03_channel_layer",
-    4: "step04_redis_backend",
-}
 STEP_TESTS = REPO / "tests" / "steps"
+RESULTS = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("workshop")
     group.addoption(
-        "--step", type=int, choices=sorted(STEP_FOLDERS),
+        "--step", type=int, choices=[1, 2, 3, 4],
         help="check what this step promises (1-4)",
     )
     group.addoption(
         "--project", help="the folder to check (default: the step's reference folder)"
+    )
+    group.addoption(
+        "--check-report", metavar="FILE",
+        help="write each test's outcome and hint to FILE as JSON (make check)",
     )
 
 
@@ -43,7 +43,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
     options = early_config.known_args_namespace
     if options.step is None:
         return
-    project = Path(options.project or REPO / STEP_FOLDERS[options.step]).resolve()
+    project = Path(options.project or step_folder(options.step)).resolve()
     if not (project / "mysite" / "settings.py").is_file():
         raise pytest.UsageError(f"{project} is not a step folder (no mysite/settings.py)")
     sys.path.insert(0, str(project))
@@ -57,6 +57,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "steps(*numbers): the test applies only to these steps"
     )
+    config.addinivalue_line(
+        "markers", "hint(text): what to look at when this test fails (make check)"
+    )
+    config.stash[RESULTS] = {}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -73,3 +77,51 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
+
+
+# --- make check: one result per test function, with its hint ------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if item.config.getoption("check_report"):
+        name = item.originalname  # the same for every parameter of a test
+        marker = item.get_closest_marker("hint")
+        result = item.config.stash[RESULTS].setdefault(name, {
+            "test": name,
+            "about": item.module.__doc__.splitlines()[0],  # what the test file covers
+            "hint": marker.args[0] if marker else "",
+            "outcome": "passed",
+        })
+        if report.failed and result["outcome"] != "failed":
+            result["outcome"] = "failed"
+            crash = getattr(report.longrepr, "reprcrash", None)
+            result["why"] = crash.message.splitlines()[0] if crash else str(report.longrepr)
+        elif report.skipped and result["outcome"] == "passed":
+            result["outcome"] = "skipped"
+            result["why"] = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    report = yield
+    if report.failed and collector.config.getoption("check_report"):
+        # A test file that cannot even load is an expectation missed too.
+        lines = [line for line in str(report.longrepr).splitlines() if line.strip()]
+        collector.config.stash[RESULTS][str(collector.path)] = {
+            "test": "test_your_code_loads_without_errors",
+            "about": f"Loading {collector.path.name}",
+            "hint": "Python could not load the project: the message names the problem.",
+            "outcome": "failed",
+            "why": lines[-1] if lines else "",
+        }
+    return report
+
+
+def pytest_sessionfinish(session):
+    path = session.config.getoption("check_report")
+    if path:
+        results = list(session.config.stash[RESULTS].values())
+        Path(path).write_text(json.dumps(results, indent=1))

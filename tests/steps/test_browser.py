@@ -46,6 +46,10 @@ def wait_for_log(browser, window, text):
     wait_for(browser, lambda: text in chat_log(browser, window))
 
 
+@pytest.mark.hint(
+    "Check the ids in chat/templates/chat/index.html (room-name-input, room-name-"
+    "submit) and its script."
+)
 def test_typing_a_room_name_and_enter_opens_the_room(browser, server):
     browser.get(f"{server.url}/chat/")
     browser.find_element(By.ID, "room-name-input").send_keys("lobby", Keys.ENTER)
@@ -53,6 +57,7 @@ def test_typing_a_room_name_and_enter_opens_the_room(browser, server):
     assert browser.find_element(By.ID, "chat-log").is_displayed()
 
 
+@pytest.mark.hint('Before step 3 the consumer only echoes to its own socket.')
 @pytest.mark.steps(1, 2)
 def test_sender_sees_its_message_and_the_other_window_does_not(browser, open_room):
     alice, bob = open_room("lobby"), open_room("lobby")
@@ -64,6 +69,10 @@ def test_sender_sees_its_message_and_the_other_window_does_not(browser, open_roo
     assert chat_log(browser, bob) == "bob here\n"
 
 
+@pytest.mark.hint(
+    "Does the consumer join a group on connect (group_add) and send to that group "
+    "(group_send)?"
+)
 @pytest.mark.steps(3, 4)
 def test_both_windows_in_the_room_see_the_message_and_another_room_does_not(
     browser, open_room
@@ -77,6 +86,10 @@ def test_both_windows_in_the_room_see_the_message_and_another_room_does_not(
     assert chat_log(browser, carol) == "carol here\n"
 
 
+@pytest.mark.hint(
+    "Messages reach the windows in the room as literal text: room.html adds them with "
+    "chatLog.value += ..., never innerHTML."
+)
 def test_html_in_a_message_is_shown_as_text_and_never_runs(browser, open_room, step):
     alice = open_room("lobby")
     bob = open_room("lobby") if step >= 3 else None
@@ -86,6 +99,10 @@ def test_html_in_a_message_is_shown_as_text_and_never_runs(browser, open_room, s
         assert browser.execute_script("return window.pwned") is None
 
 
+@pytest.mark.hint(
+    'room.html shows {"error": ...} replies as "[error] ..." lines; the consumer must'
+    ' send them.'
+)
 def test_bad_input_shows_an_error_line_and_the_chat_goes_on(browser, open_room):
     alice = open_room("lobby")
     send(browser, alice, "   ")  # blank messages are refused by the server

@@ -9,9 +9,6 @@ from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from chat.consumers import ChatConsumer
-from chat.routing import websocket_urlpatterns
-
 # Frames a careless or hostile client may send, each answered with an error.
 # (An empty frame is tested over a real socket in test_server.py: the
 # communicator refuses to send one.)
@@ -40,20 +37,40 @@ def channel_layer_backend(request, step):
 
 
 def communicator(room="lobby", path=None):
+    # Imported here rather than at the top, so that a mistake in the project's
+    # code fails these tests one by one (make check) instead of the whole file.
+    from chat.routing import websocket_urlpatterns
+
     application = URLRouter(websocket_urlpatterns)
     return WebsocketCommunicator(application, path or f"/ws/chat/{room}/")
 
 
+@pytest.mark.hint(
+    "Step 1's ChatConsumer subclasses channels.generic.websocket.WebsocketConsumer, "
+    "with plain def methods."
+)
 @pytest.mark.steps(1)
 def test_step1_consumer_is_synchronous():
+    from chat.consumers import ChatConsumer
+
     assert issubclass(ChatConsumer, WebsocketConsumer)
 
 
+@pytest.mark.hint(
+    "Make ChatConsumer an AsyncWebsocketConsumer: async def for every method, and "
+    "await accept() and send()."
+)
 @pytest.mark.steps(2, 3, 4)
 def test_consumer_is_asynchronous():
+    from chat.consumers import ChatConsumer
+
     assert issubclass(ChatConsumer, AsyncWebsocketConsumer)
 
 
+@pytest.mark.hint(
+    'Does connect() call accept(), and receive() send {"message": ...} back with '
+    "json.dumps? Is the route in chat/routing.py ws/chat/<room_name>/?"
+)
 async def test_sender_receives_its_own_message():
     client = communicator()
     connected, _ = await client.connect()
@@ -63,6 +80,7 @@ async def test_sender_receives_its_own_message():
     await client.disconnect()
 
 
+@pytest.mark.hint('Send the message back exactly as parse_message() returned it.')
 async def test_unicode_and_html_arrive_unchanged():
     client = communicator()
     await client.connect()
@@ -72,6 +90,7 @@ async def test_unicode_and_html_arrive_unchanged():
     await client.disconnect()
 
 
+@pytest.mark.hint('Before step 3, receive() sends only to its own socket (self.send).')
 @pytest.mark.steps(1, 2)
 async def test_echo_does_not_reach_another_client_in_the_room():
     alice, bob = communicator(), communicator()
@@ -84,6 +103,10 @@ async def test_echo_does_not_reach_another_client_in_the_room():
     await bob.disconnect()
 
 
+@pytest.mark.hint(
+    'Does connect() group_add the room group, and receive() group_send {"type": '
+    '"chat.message", ...} with a chat_message() method that sends it on?'
+)
 @pytest.mark.steps(3, 4)
 async def test_message_reaches_the_room_and_only_the_room():
     alice, bob, carol = communicator("lobby"), communicator("lobby"), communicator("other")
@@ -97,6 +120,7 @@ async def test_message_reaches_the_room_and_only_the_room():
         await client.disconnect()
 
 
+@pytest.mark.hint('Does disconnect() call group_discard with the same group name?')
 @pytest.mark.steps(3, 4)
 async def test_a_client_that_left_gets_nothing_more():
     alice, bob = communicator(), communicator()
@@ -108,6 +132,10 @@ async def test_a_client_that_left_gets_nothing_more():
     await alice.disconnect()
 
 
+@pytest.mark.hint(
+    'Does receive() call parse_message() and, on InvalidMessage, send {"error": '
+    'str(error)} and return?'
+)
 @pytest.mark.parametrize("frame", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
 async def test_bad_frame_gets_an_error_and_the_connection_stays_usable(frame):
     client = communicator()
@@ -121,6 +149,10 @@ async def test_bad_frame_gets_an_error_and_the_connection_stays_usable(frame):
     await client.disconnect()
 
 
+@pytest.mark.hint(
+    "receive() takes text_data=None, bytes_data=None and hands both to "
+    "parse_message()."
+)
 async def test_binary_frame_gets_an_error():
     client = communicator()
     await client.connect()
@@ -130,6 +162,7 @@ async def test_binary_frame_gets_an_error():
     await client.disconnect()
 
 
+@pytest.mark.hint('Use parse_message() from chat/protocol.py rather than your own length check.')
 async def test_longest_allowed_message_is_accepted():
     client = communicator()
     await client.connect()
@@ -138,6 +171,7 @@ async def test_longest_allowed_message_is_accepted():
     await client.disconnect()
 
 
+@pytest.mark.hint('Does the route in chat/routing.py use ROOM_NAME_PATTERN from chat/protocol.py?')
 @pytest.mark.parametrize("room", ["a", "Room_1", "x.y-z", "a" * 80])
 async def test_room_names_that_are_allowed(room):
     client = communicator(room)
@@ -146,18 +180,30 @@ async def test_room_names_that_are_allowed(room):
     await client.disconnect()
 
 
+@pytest.mark.hint(
+    "The chat route must use ROOM_NAME_PATTERN, and the last route must send "
+    "everything else to RejectConsumer."
+)
 @pytest.mark.parametrize("room", BAD_ROOM_NAMES)
 async def test_room_names_outside_the_pattern_are_refused(room):
     connected, _ = await communicator(room).connect()
     assert not connected
 
 
+@pytest.mark.hint(
+    'End websocket_urlpatterns with re_path(r"", consumers.RejectConsumer.as_asgi()),'
+    ' whose connect() calls close().'
+)
 @pytest.mark.parametrize("path", ["/ws/", "/ws/chat/", "/ws/chat/lobby", "/ws/other/lobby/", "/"])
 async def test_unknown_paths_are_refused(path):
     connected, _ = await communicator(path=path).connect()
     assert not connected
 
 
+@pytest.mark.hint(
+    "In mysite/asgi.py, wrap the websocket application in "
+    "AllowedHostsOriginValidator."
+)
 async def test_origin_check_refuses_other_sites():
     from mysite.asgi import application
 

@@ -11,6 +11,10 @@ def second_server(start_server):
     return start_server()
 
 
+@pytest.mark.hint(
+    "At step 3 the layer is channels.layers.InMemoryChannelLayer; Redis comes in step"
+    " 4."
+)
 @pytest.mark.steps(3)
 async def test_limit_in_memory_layer_does_not_cross_processes(server, second_server):
     """The limit that step 4 lifts: each process has a layer of its own."""
@@ -25,6 +29,10 @@ async def test_limit_in_memory_layer_does_not_cross_processes(server, second_ser
         await carol.assert_receives_nothing(within=1)
 
 
+@pytest.mark.hint(
+    'Does CHANNEL_LAYERS use channels_redis.core.RedisChannelLayer with the address '
+    'from os.environ["REDIS_URL"]?'
+)
 @pytest.mark.steps(4)
 async def test_redis_layer_carries_a_room_across_processes(server, second_server):
     async with (
@@ -40,6 +48,10 @@ async def test_redis_layer_carries_a_room_across_processes(server, second_server
         await dave.assert_receives_nothing(within=1)
 
 
+@pytest.mark.hint(
+    "Copy mysite/redis_guard.py, wrap URLRouter in RedisOutageGuard in asgi.py, and "
+    "add the retry to the Redis host settings."
+)
 @pytest.mark.steps(4)
 async def test_redis_outage_closes_cleanly_and_chat_resumes_without_restart(
     redis_server, start_server

@@ -21,12 +21,20 @@ def get(url):
         return error.code, ""
 
 
+@pytest.mark.hint(
+    'Is chat/urls.py included under "chat/" in mysite/urls.py, with the index view '
+    'and template?'
+)
 def test_index_page_asks_for_a_room(server):
     status, html = get(f"{server.url}/chat/")
     assert status == 200
     assert 'id="room-name-input"' in html and 'id="room-name-submit"' in html
 
 
+@pytest.mark.hint(
+    "The room view renders chat/room.html with room_name, passed to JavaScript with "
+    "json_script."
+)
 def test_room_page_has_the_chat_and_its_room_name(server):
     status, html = get(f"{server.url}/chat/lobby/")
     assert status == 200
@@ -35,17 +43,23 @@ def test_room_page_has_the_chat_and_its_room_name(server):
     assert '<script id="room-name" type="application/json">"lobby"</script>' in html
 
 
+@pytest.mark.hint('The room URL in chat/urls.py uses ROOM_NAME_PATTERN, like the WebSocket route.')
 @pytest.mark.parametrize("path", ["/chat/caf%C3%A9/", "/chat/" + "a" * 81 + "/"])
 def test_room_page_for_a_name_no_socket_would_accept_is_404(server, path):
     assert get(server.url + path)[0] == 404
 
 
+@pytest.mark.hint(
+    'Is "websocket" in mysite/asgi.py routed to chat.routing.websocket_urlpatterns, '
+    'and does the consumer accept() and echo?'
+)
 async def test_sender_receives_its_message(server):
     async with chat_client(server, "lobby") as alice:
         await alice.send_message("hello")
         assert await alice.receive() == {"message": "hello"}
 
 
+@pytest.mark.hint('Before step 3 the consumer only echoes to its own socket.')
 @pytest.mark.steps(1, 2)
 async def test_limit_a_second_client_in_the_room_receives_nothing(server):
     """The limit that step 3 lifts: steps 1 and 2 only echo."""
@@ -58,6 +72,10 @@ async def test_limit_a_second_client_in_the_room_receives_nothing(server):
         assert await bob.receive() == {"message": "just me"}
 
 
+@pytest.mark.hint(
+    "Does the consumer join a group on connect (group_add) and send to that group "
+    "(group_send)?"
+)
 @pytest.mark.steps(3, 4)
 async def test_message_reaches_everyone_in_the_room_and_no_one_else(server):
     async with (
@@ -71,6 +89,10 @@ async def test_message_reaches_everyone_in_the_room_and_no_one_else(server):
         await carol.assert_receives_nothing(within=1)
 
 
+@pytest.mark.hint(
+    "Everyone in the room must get every message: join a group (see above). A full "
+    'channel drops messages silently, so set "capacity": 1000 in CHANNEL_LAYERS.'
+)
 @pytest.mark.steps(3, 4)
 async def test_burst_of_40_clients_loses_nothing_and_keeps_order(server):
     """40 clients each send 25 messages as fast as they can: 40,000 deliveries."""
@@ -93,7 +115,7 @@ async def test_burst_of_40_clients_loses_nothing_and_keeps_order(server):
                 await client.send_message(f"{number}:{sequence}")
             received = defaultdict(list)
             for _ in range(total):
-                sender, sequence = (await client.receive(timeout=60))["message"].split(":")
+                sender, sequence = (await client.receive(timeout=15))["message"].split(":")
                 received[sender].append(int(sequence))
             return received
 
@@ -106,6 +128,7 @@ async def test_burst_of_40_clients_loses_nothing_and_keeps_order(server):
 @pytest.mark.parametrize(
     "frame", ["", "not json", "[1, 2]", '{"message": 7}', '{"message": ""}', b"\x00\x01"]
 )
+@pytest.mark.hint('Does receive() answer InvalidMessage with {"error": ...} instead of raising?')
 async def test_bad_frames_get_an_error_and_the_chat_goes_on(server, frame):
     async with chat_client(server, "lobby") as alice:
         await alice.send_raw(frame)
@@ -114,6 +137,10 @@ async def test_bad_frames_get_an_error_and_the_chat_goes_on(server, frame):
         assert await alice.receive() == {"message": "still here"}
 
 
+@pytest.mark.hint(
+    "Serve the project with daphne (daphne first in INSTALLED_APPS): it limits frames"
+    " to 1 MiB."
+)
 async def test_huge_frame_closes_the_connection_and_the_server_serves_on(server):
     # Daphne drops frames over 1 MiB by closing the connection (code 1009,
     # "too big", which the client may not see while it is still sending).
@@ -129,6 +156,9 @@ async def test_huge_frame_closes_the_connection_and_the_server_serves_on(server)
 @pytest.mark.parametrize(
     "path", ["/ws/chat/caf%C3%A9/", "/ws/chat/a%20b/", "/ws/chat/" + "a" * 81 + "/", "/ws/nope/"]
 )
+@pytest.mark.hint(
+    "Does the last route in chat/routing.py send every other path to RejectConsumer?"
+)
 async def test_handshake_for_unknown_path_or_bad_room_is_refused_with_403(server, path):
     url = f"ws://127.0.0.1:{server.port}{path}"
     with pytest.raises(InvalidStatus) as refused:
@@ -137,6 +167,10 @@ async def test_handshake_for_unknown_path_or_bad_room_is_refused_with_403(server
     assert refused.value.response.status_code == 403
 
 
+@pytest.mark.hint(
+    "In mysite/asgi.py, wrap the websocket application in "
+    "AllowedHostsOriginValidator."
+)
 @pytest.mark.parametrize("origin", ["http://evil.example", "http://127.0.0.1.evil.example"])
 async def test_handshake_from_another_site_is_refused_with_403(server, origin):
     with pytest.raises(InvalidStatus) as refused:

@@ -1,0 +1,147 @@
+"""Follow-along mode: make start, make catch-up and make check on real folders.
+
+The check runner is proven on the reference steps and on broken copies, so its
+verdicts and hints are known, not assumed.
+"""
+import ast
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from workshop.steps import REPO, step_folder
+
+STEP_TESTS = REPO / "tests" / "steps"
+
+
+@pytest.fixture
+def mywork_env(tmp_path):
+    """An environment whose mywork/ is in a temporary folder, not the real one."""
+    return {**os.environ, "MYWORK_DIR": str(tmp_path / "mywork")}
+
+
+def test_start_copies_the_starting_point_and_never_overwrites(run, python, mywork_env):
+    mywork = Path(mywork_env["MYWORK_DIR"])
+    started = run(python, "-m", "workshop.mywork", "start", env=mywork_env)
+    assert started.returncode == 0, started.stderr
+    assert (mywork / "chat" / "templates" / "chat" / "room.html").is_file()
+    assert not (mywork / "chat" / "consumers.py").exists()
+
+    (mywork / "chat" / "consumers.py").write_text("# my typing\n")
+    again = run(python, "-m", "workshop.mywork", "start", env=mywork_env)
+    assert again.returncode == 1
+    assert "FORCE=1" in again.stderr
+    assert (mywork / "chat" / "consumers.py").read_text() == "# my typing\n"
+
+    forced = run(python, "-m", "workshop.mywork", "start", "--force", env=mywork_env)
+    assert forced.returncode == 0
+    [backup] = mywork.parent.glob("mywork.bak-*")
+    assert (backup / "chat" / "consumers.py").read_text() == "# my typing\n"
+    assert not (mywork / "chat" / "consumers.py").exists()
+
+
+def test_catch_up_takes_the_step_and_keeps_a_backup_every_time(run, python, mywork_env):
+    mywork = Path(mywork_env["MYWORK_DIR"])
+    run(python, "-m", "workshop.mywork", "start", env=mywork_env)
+    (mywork / "notes.txt").write_text("first try")
+    for _ in range(2):  # twice within a second: two distinct backups
+        result = run(python, "-m", "workshop.mywork", "catch-up", "3", env=mywork_env)
+        assert result.returncode == 0, result.stderr
+    consumers = (mywork / "chat" / "consumers.py").read_text()
+    assert consumers == (step_folder(3) / "chat" / "consumers.py").read_text()
+    backups = sorted(mywork.parent.glob("mywork.bak-*"))
+    assert len(backups) == 2
+    assert (backups[0] / "notes.txt").read_text() == "first try"
+
+
+def test_starting_point_is_step1_without_the_consumer():
+    """step00_start must not drift from step01: only the lesson differs."""
+    def files(folder):
+        return {
+            path.relative_to(folder) for path in folder.rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts and path.name != "db.sqlite3"
+        }
+
+    start, step1 = step_folder(0), step_folder(1)
+    assert files(step1) - files(start) == {Path("chat/consumers.py"), Path("chat/routing.py")}
+    differing = {
+        path for path in files(start) & files(step1)
+        if (start / path).read_bytes() != (step1 / path).read_bytes()
+    }
+    assert differing == {Path("README.md"), Path("mysite/asgi.py")}
+
+
+def test_every_step_test_has_a_hint_for_make_check():
+    for path in STEP_TESTS.glob("test_*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
+                decorators = [ast.unparse(d) for d in node.decorator_list]
+                assert any(d.startswith("pytest.mark.hint(") for d in decorators), (
+                    f"{path.name}::{node.name} has no @pytest.mark.hint"
+                )
+
+
+# Step 4 passes its own check in test_check_without_a_step_finds_yours.
+@pytest.mark.parametrize("step", [1, 2, 3])
+def test_each_reference_step_passes_its_own_check(run, python, step):
+    result = run(python, "-m", "workshop.check", str(step), "--project", str(step_folder(step)),
+                 timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "expectations met" in result.stdout
+    assert "  no  " not in result.stdout
+
+
+def test_a_later_step_still_meets_an_earlier_steps_lasting_expectations(run, python):
+    """step03 checked as step 1: only step 1's own traits and limits are missed."""
+    result = run(python, "-m", "workshop.check", "1", "--project", str(step_folder(3)),
+                 timeout=300)
+    assert result.returncode == 1
+    missed = {line.split(None, 1)[1] for line in result.stdout.splitlines()
+              if line.startswith("  no  ")}
+    assert missed == {
+        "step1 consumer is synchronous",
+        "echo does not reach another client in the room",
+        "this step's limit: a second client in the room receives nothing",
+        "sender sees its message and the other window does not",
+    }
+
+
+def test_step1_checked_as_step3_is_told_to_join_a_group(run, python):
+    result = run(python, "-m", "workshop.check", "3", "--project", str(step_folder(1)),
+                 timeout=300)
+    assert result.returncode == 1
+    assert "no    message reaches everyone in the room and no one else" in result.stdout
+    assert "Does the consumer join a group on connect (group_add)" in result.stdout
+    assert "make diff FROM=step01_sync_consumer TO=3" in result.stdout
+
+
+def test_a_consumer_that_raises_on_bad_input_gets_the_matching_hint(run, python, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(step_folder(1), broken)
+    consumers = broken / "chat" / "consumers.py"
+    # The classic shortcut: parse the frame and hope for the best.
+    consumers.write_text(consumers.read_text().replace(
+        "            message = parse_message(text_data, bytes_data)\n"
+        "        except InvalidMessage as error:",
+        "            message = json.loads(text_data)['message']\n"
+        "        except KeyError as error:",
+    ))
+    result = run(python, "-m", "workshop.check", "1", "--project", str(broken), timeout=300)
+    assert result.returncode == 1
+    assert "no    bad frames get an error and the chat goes on" in result.stdout
+    assert "on InvalidMessage, send {\"error\": str(error)}" in result.stdout
+    assert "yes   sender receives its message" in result.stdout
+
+
+def test_check_without_a_step_finds_yours(run, python):
+    result = run(python, "-m", "workshop.check", "--project", str(step_folder(4)), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All four steps pass" in result.stdout
+    assert "  no  " not in result.stdout
+
+
+def test_check_without_a_project_says_to_start(run, python, mywork_env):
+    result = run(python, "-m", "workshop.check", "2", env=mywork_env)
+    assert result.returncode == 2
+    assert "make start" in result.stderr
