@@ -12,6 +12,7 @@ import argparse
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -121,6 +122,8 @@ def main(argv=None):
     parser.add_argument("command", nargs="*", help="run this with Redis available")
     args = parser.parse_args(argv)
     url = os.environ.get("REDIS_URL", DEFAULT_URL)
+    # Stop what we started on `kill` too, not only on Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         with redis_available(url):
             if args.command:
