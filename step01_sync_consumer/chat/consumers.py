@@ -10,8 +10,8 @@ class ChatConsumer(WebsocketConsumer):
 
     Synchronous: Channels runs each handler in a worker thread so that it
     cannot block the server's event loop. All synchronous code in the process
-    shares that one thread, so a handler that waits makes every other
-    synchronous consumer wait too (notebook 03 measures it).
+    shares that one thread, so a handler that waits holds up the other
+    consumers in the process too (notebook 03 measures it).
     """
 
     def connect(self):
