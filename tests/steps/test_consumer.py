@@ -36,13 +36,23 @@ def channel_layer_backend(request, step):
         request.getfixturevalue("redis_server")
 
 
+class PatientCommunicator(WebsocketCommunicator):
+    """WebsocketCommunicator waiting 5 s instead of 1 s: a busy CI machine is slow."""
+
+    async def connect(self, timeout=5):
+        return await super().connect(timeout)
+
+    async def receive_json_from(self, timeout=5):
+        return await super().receive_json_from(timeout)
+
+
 def communicator(room="lobby", path=None):
     # Imported here rather than at the top, so that a mistake in the project's
     # code fails these tests one by one (make check) instead of the whole file.
     from chat.routing import websocket_urlpatterns
 
     application = URLRouter(websocket_urlpatterns)
-    return WebsocketCommunicator(application, path or f"/ws/chat/{room}/")
+    return PatientCommunicator(application, path or f"/ws/chat/{room}/")
 
 
 @pytest.mark.hint(
@@ -209,7 +219,7 @@ async def test_origin_check_refuses_other_sites():
 
     def with_origin(origin):
         headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
-        return WebsocketCommunicator(application, "/ws/chat/lobby/", headers=headers)
+        return PatientCommunicator(application, "/ws/chat/lobby/", headers=headers)
 
     connected, _ = await with_origin("http://evil.example").connect()
     assert not connected
