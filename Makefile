@@ -91,15 +91,78 @@ test: $(VENV)/.installed-dev ## Run every test: each step, the notebooks, the to
 test-step%: $(VENV)/.installed-dev ## Run one step's tests: make test-step1 .. test-step4
 	$(PY) -m workshop.runtests step$*
 
+# --- Following along in your own project (mywork/) ---------------------------------
+
+.PHONY: start mywork check catch-up
+
+start: $(VENV)/.installed ## Start your own project in mywork/ (FORCE=1: anew, with a backup)
+	$(PY) -m workshop.mywork start $(if $(FORCE),--force)
+
+mywork: $(VENV)/.installed ## Serve mywork/ on http://127.0.0.1:8000/chat/
+	$(PY) -m workshop.mywork serve --port $(PORT)
+
+check: $(VENV)/.installed-dev ## Check mywork/ as a step: STEP=1..4 (none: find your step)
+	$(PY) -m workshop.check $(STEP) $(if $(VERBOSE),--verbose)
+
+catch-up: $(VENV)/.installed ## Replace mywork/ with a step, keeping a backup: STEP=3
+	@test -n "$(STEP)" || { echo "Which step? For example: make catch-up STEP=3"; exit 2; }
+	$(PY) -m workshop.mywork catch-up $(STEP)
+
 # --- Notebooks (notebooks/) ----------------------------------------------------
+# JupyterLab listens on 127.0.0.1 only: nobody else on the conference wifi can
+# reach it. The notebooks are saved with their outputs; notebooks-run is how
+# those outputs are refreshed (each notebook in a fresh kernel, top to bottom).
+.PHONY: notebooks notebooks-run
+
+notebooks: $(VENV)/.installed-dev ## Open the notebooks in JupyterLab (Ctrl-C stops it)
+	$(PY) -m jupyterlab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks
+
+notebooks-run: $(VENV)/.installed-dev ## Re-run every notebook and save its fresh outputs
+	$(PY) -m workshop.notebooks
 
 # --- Slides and the instructor's tools (slides/) ---------------------------------
+# The deck is slides/index.md; the steps' code and the notebooks' plots are
+# read when it is built (slides/README.md). diff and doctor need only the
+# standard library: they run before `make setup` too, with the system's Python.
+.PHONY: slides present diff doctor
+
+SLIDES_PORT ?= 8800
+TOOL_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+
+slides: $(VENV)/.installed-dev ## Build the slides into slides/_build/revealjs/
+	$(PY) -m sphinx -b revealjs -E -W --keep-going slides slides/_build/revealjs
+	@echo
+	@echo "  Open slides/_build/revealjs/index.html (no network needed), or: make present"
+
+present: slides ## Serve the slides on 127.0.0.1:8800 (press S for the speaker view)
+	@echo
+	@echo "  Slides at http://127.0.0.1:$(SLIDES_PORT)/ (S: speaker view, Ctrl-C stops)"
+	@echo
+	$(PY) -m http.server --bind 127.0.0.1 --directory slides/_build/revealjs $(SLIDES_PORT)
+
+# With neither FROM nor TO: the usage line. With only one: the same, as an error.
+diff: ## What changed between steps: make diff FROM=2 TO=3 (or FROM=mywork)
+ifeq ($(and $(FROM),$(TO)),)
+	@echo "usage: make diff FROM=2 TO=3   (FROM and TO: a step 0-4, or a folder like mywork)"
+	@$(if $(FROM)$(TO),exit 2)
+else
+	@$(TOOL_PY) -m workshop.diff "$(FROM)" "$(TO)"
+endif
+
+doctor: ## Check that this machine is ready for the workshop
+	@$(TOOL_PY) -m workshop.doctor --venv $(VENV)
 
 # --- Benchmarks (bench/) ---------------------------------------------------------
+# Real daphne and Redis processes on 127.0.0.1, started and stopped for you.
+# QUICK=1 runs a short version into bench/results/quick/ (not committed).
+.PHONY: bench
+
+bench: $(VENV)/.installed-dev ## Measure sync vs async, fan-out, scale-out, connections (QUICK=1: 30 s)
+	$(PY) -m bench $(if $(QUICK),--quick)
 
 # --- Tidying up -----------------------------------------------------------------
 
-clean: ## Remove databases, caches and test reports (keeps .venv)
-	rm -rf .test-results .pytest_cache
+clean: ## Remove databases, caches, test reports and built slides (keeps .venv)
+	rm -rf .test-results .pytest_cache slides/_build
 	find . -path ./$(VENV) -prune -o \( -name db.sqlite3 -o -name __pycache__ \) -print \
 	    | xargs rm -rf

