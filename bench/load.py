@@ -1,0 +1,415 @@
+"""The load generator: real WebSocket clients, timed from this one process.
+
+Every function here opens its own clients, bounds every wait in time, and
+closes what it opened. A "server" is anything with ws_url(room) and origin:
+workshop.servers.DaphneServer or bench.floor.FloorServer.
+"""
+import asyncio
+import json
+import os
+import resource
+import time
+
+from websockets.asyncio.client import connect
+
+# No compression (daphne does not offer it, so the floor server must not
+# either), no proxy from the environment, short closing handshakes.
+CLIENT_OPTIONS = {"compression": None, "proxy": None, "open_timeout": 15, "close_timeout": 2}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --- Processes, seen from /proc ---------------------------------------------------
+
+def cpu_seconds(pid):
+    """User + system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name (field 2) may hold spaces; count from after it.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_bytes(pid):
+    """Resident memory of a process."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def machine_busy_seconds():
+    """CPU time all cores of the machine have spent busy so far (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(field) for field in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks[:8]) - idle) / CLOCK_TICKS  # guest time is already in user
+
+
+class CpuMeter:
+    """CPU used by some processes, by this one, and by the whole machine.
+
+    Figures are percent of one core over the interval (200 = both cores of a
+    2-core machine). "others" is what the machine spent outside the processes
+    named here: other people's work on a shared machine, the noise.
+    """
+
+    def __init__(self, pids):
+        self.pids = dict(pids)  # name -> pid
+
+    def start(self):
+        self.begin = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.begin_self = time.process_time()
+        self.begin_machine = machine_busy_seconds()
+        self.begin_wall = time.perf_counter()
+
+    def stop(self):
+        """Return ({name: CPU seconds}, {name: percent of one core})."""
+        wall = time.perf_counter() - self.begin_wall
+        used = {name: cpu_seconds(pid) - self.begin[name] for name, pid in self.pids.items()}
+        used["load generator"] = time.process_time() - self.begin_self
+        used["others"] = max(0.0, machine_busy_seconds() - self.begin_machine - sum(used.values()))
+        return used, {name: round(100 * seconds / wall) for name, seconds in used.items()}
+
+
+def allow_open_files(count):
+    """Raise this process's soft limit on open files to `count` if it is lower."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < count:
+        wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# --- Clients ----------------------------------------------------------------------
+
+async def open_clients(targets, at_once=50):
+    """Open one WebSocket per (server, room); at most `at_once` handshakes at a time.
+
+    Returns (open sockets, errors). Opening thousands at once would overflow
+    the server's listen backlog and measure that instead.
+    """
+    gate = asyncio.Semaphore(at_once)
+
+    async def open_one(server, room):
+        async with gate:
+            return await connect(server.ws_url(room), origin=server.origin, **CLIENT_OPTIONS)
+
+    results = await asyncio.gather(
+        *(open_one(server, room) for server, room in targets), return_exceptions=True
+    )
+    sockets = [result for result in results if not isinstance(result, BaseException)]
+    errors = [result for result in results if isinstance(result, BaseException)]
+    return sockets, errors
+
+
+async def close_clients(sockets):
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+def frame(text):
+    return json.dumps({"message": text})
+
+
+# --- 1. Sync versus async under I/O waits -----------------------------------------
+
+async def io_wait_round(server, room, clients, timeout):
+    """`clients` sockets each send one message at once; seconds until every echo is back."""
+    sockets, errors = await open_clients([(server, room)] * clients)
+    try:
+        if errors:
+            raise RuntimeError(
+                f"{len(errors)} of {clients} clients could not connect: {errors[0]!r}"
+            )
+        start = time.perf_counter()
+        await asyncio.gather(*(ws.send(frame(f"c{i}")) for i, ws in enumerate(sockets)))
+        replies = await asyncio.wait_for(
+            asyncio.gather(*(ws.recv() for ws in sockets)), timeout
+        )
+        elapsed = time.perf_counter() - start
+        expected = [{"message": f"c{i}"} for i in range(clients)]
+        if [json.loads(reply) for reply in replies] != expected:
+            raise RuntimeError(f"unexpected replies: {replies[:3]}")
+        return elapsed
+    finally:
+        await close_clients(sockets)
+
+
+# --- 2 and 3. Fan-out: one sender, many receivers in one room --------------------
+
+def percentile(sorted_values, fraction):
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+class Room:
+    """One sender and its receivers' sockets in one room; every receipt timed.
+
+    Each message carries its own name ("burst-17"); the room notes when it
+    was sent and when each receiver got it, on this process's clock.
+    """
+
+    def __init__(self, sender, inboxes):
+        self.sender, self.inboxes = sender, inboxes
+        self.sent_at = {}  # message -> when it was sent
+        self.latencies = []  # seconds, one per receipt, of the phase being run
+        self.seen = [set() for _ in inboxes]  # messages each receiver has had
+        self.duplicates = 0
+        self.late = 0  # receipts of an earlier phase, after it was closed
+        self.last_receipt = None
+        self.phase_name = None
+        self.warmed = [asyncio.Event() for _ in inboxes]
+
+    async def listen(self, index):
+        async for data in self.inboxes[index]:
+            now = time.perf_counter()
+            text = json.loads(data)["message"]
+            if text == "warm-up":
+                self.warmed[index].set()
+            elif text in self.seen[index]:
+                self.duplicates += 1
+            elif not text.startswith(f"{self.phase_name}-"):
+                self.seen[index].add(text)
+                self.late += 1
+            else:
+                self.seen[index].add(text)
+                self.latencies.append(now - self.sent_at[text])
+                self.last_receipt = now
+
+    def missing(self, name, messages, limit=5):
+        """A few (receiver, message) pairs that have not arrived, to debug losses."""
+        pairs = (
+            (index, f"{name}-{number}")
+            for number in range(messages) for index in range(len(self.inboxes))
+        )
+        return [pair for pair in pairs if pair[1] not in self.seen[pair[0]]][:limit]
+
+    async def ignore_own_copies(self):  # the sender is in the room too
+        async for _ in self.sender:
+            pass
+
+    async def warm_up(self, timeout=20):
+        """One message first: it checks that the room reaches every receiver,
+        and warms the paths (imports, Redis connections) before any timing."""
+        await self.sender.send(frame("warm-up"))
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self.warmed)), timeout)
+
+    async def phase(self, name, messages, rate, meter, drain_timeout, time_limit):
+        """Send `messages` at `rate` per second (None: all at once); wait; report."""
+        self.latencies.clear()
+        self.duplicates = self.late = 0
+        self.last_receipt = None
+        self.phase_name = name
+        meter.start()
+        start = time.perf_counter()
+        for number in range(messages):
+            if rate:
+                delay = start + number / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            text = f"{name}-{number}"
+            self.sent_at[text] = time.perf_counter()
+            await self.sender.send(frame(text))
+        sent = time.perf_counter()
+
+        # Wait for every receipt, or until none has come for drain_timeout.
+        expected = messages * len(self.inboxes)
+        while len(self.latencies) < expected:
+            now = time.perf_counter()
+            quiet_since = self.last_receipt or sent
+            if now - quiet_since > drain_timeout or now - start > time_limit:
+                break
+            await asyncio.sleep(0.02)
+        cpu_used, cpu_percent = meter.stop()
+
+        received = len(self.latencies)
+        elapsed = (self.last_receipt or sent) - start
+        ordered = sorted(self.latencies)
+        # The servers' CPU time per delivery: steadier than the rates when
+        # other work shares the cores, since waiting for a core costs no CPU.
+        server_cpu = sum(v for who, v in cpu_used.items() if who.startswith("server"))
+        return {
+            "messages": messages,
+            "rate": rate,
+            "receivers": len(self.inboxes),
+            "expected": expected,
+            "received": received,
+            "lost": expected - received,
+            "duplicates": self.duplicates,
+            "late_from_earlier_phase": self.late,
+            "missing_sample": self.missing(name, messages) if received < expected else [],
+            "seconds": round(elapsed, 3),
+            "send_seconds": round(sent - start, 3),
+            "deliveries_per_s": round(received / elapsed) if elapsed > 0 else 0,
+            "latency_ms": {
+                "p50": _ms(percentile(ordered, 0.50)),
+                "p99": _ms(percentile(ordered, 0.99)),
+                "max": _ms(ordered[-1] if ordered else None),
+            },
+            "cpu_percent": cpu_percent,
+            "server_cpu_us_per_delivery": (
+                round(1e6 * server_cpu / received, 1) if received else None
+            ),
+        }
+
+
+async def fan_out(
+    sender_server, receiver_servers, room_name, receivers, phases, cpu_pids=(),
+    drain_timeout=3.0, time_limit=60.0,
+):
+    """One sender and `receivers` clients in one room, through some phases.
+
+    phases: [(name, messages, rate)], run one after the other on the same
+    sockets; rate is messages per second, or None for a burst (as fast as
+    the sender's socket takes them). Receivers are spread over
+    receiver_servers in turn; the sender uses sender_server.
+    Lost: receipts still missing once none has come for drain_timeout seconds.
+    Returns {phase name: figures}.
+    """
+    targets = [
+        (receiver_servers[i % len(receiver_servers)], room_name) for i in range(receivers)
+    ]
+    sockets, errors = await open_clients(targets + [(sender_server, room_name)])
+    try:
+        if errors:
+            raise RuntimeError(f"{len(errors)} clients could not connect: {errors[0]!r}")
+        *inboxes, sender = sockets
+        room = Room(sender, inboxes)
+        readers = [asyncio.create_task(room.listen(i)) for i in range(len(inboxes))]
+        readers.append(asyncio.create_task(room.ignore_own_copies()))
+        try:
+            await room.warm_up()
+            return {
+                name: await room.phase(
+                    name, messages, rate, CpuMeter(cpu_pids), drain_timeout, time_limit
+                )
+                for name, messages, rate in phases
+            }
+        finally:
+            for task in readers:
+                task.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+    finally:
+        await close_clients(sockets)
+
+
+def _ms(seconds):
+    return None if seconds is None else round(1000 * seconds, 1)
+
+
+# --- Experiment: deliveries while other clients come and go ------------------------
+
+async def churn_delivery(server, receivers, churners, seconds, rate, drain_timeout=3.0):
+    """Paced messages to a steady room while, on the same server, `churners`
+    clients of another room connect and disconnect over and over.
+
+    Closing a tab is the most ordinary thing a chat's users do: this checks
+    that it costs the users who stay nothing. Returns what the steady room lost.
+    """
+    sockets, errors = await open_clients([(server, "steady")] * (receivers + 1))
+    if errors:
+        await close_clients(sockets)
+        raise RuntimeError(f"{len(errors)} clients could not connect: {errors[0]!r}")
+    *inboxes, sender = sockets
+    room = Room(sender, inboxes)
+    readers = [asyncio.create_task(room.listen(i)) for i in range(receivers)]
+    readers.append(asyncio.create_task(room.ignore_own_copies()))
+    stop = asyncio.Event()
+
+    async def come_and_go():
+        cycles = 0
+        while not stop.is_set():
+            visitors, _ = await open_clients([(server, "visitors")] * churners)
+            await asyncio.sleep(0.05)
+            await close_clients(visitors)
+            cycles += 1
+        return cycles
+
+    try:
+        await room.warm_up()
+        churn = asyncio.create_task(come_and_go())
+        try:
+            figures = await room.phase(
+                "steady", int(seconds * rate), rate, CpuMeter({}), drain_timeout, seconds + 30
+            )
+        finally:
+            stop.set()
+            cycles = await churn
+    finally:
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        await close_clients(sockets)
+    incomplete = {
+        number for number in range(figures["messages"])
+        if any(f"steady-{number}" not in seen for seen in room.seen)
+    }
+    return {
+        "messages": figures["messages"],
+        "receivers": receivers,
+        "expected": figures["expected"],
+        "lost": figures["lost"],
+        "messages_with_losses": len(incomplete),
+        "churn_cycles": cycles,
+        "visitors_per_cycle": churners,
+        "latency_ms": figures["latency_ms"],
+    }
+
+
+# --- 4. Connections held -----------------------------------------------------------
+
+async def hold_connections(server, pid, room, count, settle=1.0, at_once=50):
+    """Open `count` idle WebSockets to one room; memory per connection; all alive?"""
+    limit = allow_open_files(count + 200)
+    if limit < count + 50:
+        raise RuntimeError(f"open-file limit {limit} is too low for {count} connections")
+
+    # Warm up: the first connection loads code and opens Redis connections.
+    warm, errors = await open_clients([(server, room)])
+    if errors:
+        raise RuntimeError(f"could not connect: {errors[0]!r}")
+    await close_clients(warm)
+    await asyncio.sleep(settle)
+    rss_before = rss_bytes(pid)
+
+    start = time.perf_counter()
+    sockets, errors = await open_clients([(server, room)] * count, at_once=at_once)
+    open_seconds = time.perf_counter() - start
+    try:
+        await asyncio.sleep(settle)
+        rss_after = rss_bytes(pid)
+
+        # Still alive? One message into the room must reach every socket.
+        speaker, speaker_errors = await open_clients([(server, room)])
+        reached = 0
+        if not speaker_errors:
+            await speaker[0].send(frame("still there?"))
+
+            async def hears(ws):
+                try:
+                    await asyncio.wait_for(ws.recv(), 20)
+                    return True
+                except Exception:
+                    return False
+
+            reached = sum(await asyncio.gather(*(hears(ws) for ws in sockets)))
+            await close_clients(speaker)
+    finally:
+        await close_clients(sockets)
+
+    opened = len(sockets)
+    return {
+        "attempted": count,
+        "opened": opened,
+        "failed": len(errors),
+        "first_error": repr(errors[0]) if errors else None,
+        "open_seconds": round(open_seconds, 2),
+        "opened_per_s": round(opened / open_seconds) if open_seconds else None,
+        "reached_by_broadcast": reached,
+        "rss_before_mib": round(rss_before / 2**20, 1),
+        "rss_after_mib": round(rss_after / 2**20, 1),
+        "kib_per_connection": (
+            round((rss_after - rss_before) / 1024 / opened, 1) if opened else None
+        ),
+        "open_file_limit": limit,
+    }

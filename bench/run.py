@@ -1,0 +1,412 @@
+"""Run the benchmarks and write bench/results/: python -m bench [--quick].
+
+    python -m bench                   the full run, into bench/results/ (make bench)
+    python -m bench --quick           a short run, into bench/results/quick/
+    python -m bench --out DIR         write somewhere else
+    python -m bench --only fanout     some sections (io, fanout, scaleout, connections),
+                                      into bench/results/partial/
+    python -m bench --experiment serialise-once    the steps versus copies (see README)
+    python -m bench --experiment churn             losses while clients come and go
+
+Every server is a real process on 127.0.0.1 (daphne, redis-server, the
+floor server) started here and stopped before the end, whatever happens.
+"""
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+from workshop.redis import RedisServer, find_redis_server
+from workshop.servers import DaphneServer
+
+from . import load
+from .experiment import serialise_once_copy
+from .floor import FloorServer
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+SLOW_SITE = REPO / "bench" / "slow_site"
+STEP3 = REPO / "step03_channel_layer"
+STEP4 = REPO / "step04_redis_backend"
+SECTIONS = ("io", "fanout", "scaleout", "connections")
+EXPERIMENTS = ("serialise-once", "churn")
+
+
+@dataclass(frozen=True)
+class Plan:
+    io_clients: tuple  # N values for sync versus async
+    io_repeats: int
+    receivers: int  # in the fan-out room, plus one sender
+    rate: int  # paced messages per second
+    paced_messages: int
+    burst_messages: int
+    repeats: int  # of each fan-out and scale-out configuration
+    connections: int  # idle WebSockets to hold
+    pause: float  # seconds between two runs, for the closing handshakes to settle
+
+
+PLANS = {
+    "full": Plan(
+        io_clients=(1, 2, 5, 10, 20, 50), io_repeats=3, receivers=100, rate=20,
+        paced_messages=40, burst_messages=100, repeats=5, connections=1000, pause=0.5,
+    ),
+    "quick": Plan(
+        io_clients=(1, 10), io_repeats=1, receivers=100, rate=20,
+        paced_messages=15, burst_messages=30, repeats=1, connections=200, pause=0.1,
+    ),
+}
+
+# The fan-out configurations: the tables' labels, and the plots' short ones.
+SHORT = {
+    "step03": "step03\nin-memory", "redis": "step04\nRedis", "pubsub": "step04\npub/sub",
+    "floor": "floor\nwebsockets", "one": "1 daphne", "two": "2 daphnes",
+    "step03-once": "step03\nonce", "redis-once": "step04\nonce",
+}
+LABELS = {
+    "step03": "step03, InMemoryChannelLayer",
+    "redis": "step04, RedisChannelLayer",
+    "pubsub": "step04, RedisPubSubChannelLayer",
+    "floor": "floor: websockets only, no Django, no layer",
+    "one": "step04 (RedisChannelLayer), 1 daphne",
+    "two": "step04 (RedisChannelLayer), 2 daphnes, 1 Redis",
+    "step03-once": "step03, serialised once (experiment)",
+    "redis-once": "step04 RedisChannelLayer, serialised once (experiment)",
+}
+
+
+def say(line):
+    print(line, flush=True)
+
+
+# --- Servers ---------------------------------------------------------------------
+
+def step_env(**extra):
+    # Always name the settings: a DJANGO_SETTINGS_MODULE left in the caller's
+    # environment would otherwise win over the step's own (asgi.py uses setdefault).
+    return {"DJANGO_SETTINGS_MODULE": "mysite.settings", **extra}
+
+
+def redis_env(redis, layer="redis"):
+    env = step_env(REDIS_URL=redis.url)
+    if layer == "pubsub":
+        python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        env.update(DJANGO_SETTINGS_MODULE="bench.step04_pubsub_settings", PYTHONPATH=python_path)
+    return env
+
+
+def start_all(stack, servers):
+    """Start servers side by side (each takes a second or two to import Django).
+
+    Each one's __exit__ (stop it, remove its log) runs when `stack` closes.
+    """
+    for server in servers:
+        stack.push(server)
+    with ThreadPoolExecutor(len(servers)) as pool:
+        list(pool.map(lambda server: server.start(), servers))
+    return servers
+
+
+def pid(server):
+    return server.process.pid
+
+
+# --- Measurements ------------------------------------------------------------------
+
+def measure_io(plan):
+    """1. The slow sync consumer versus the slow async one, N clients at once."""
+    rows = {n: {"clients": n, "sync_s": [], "async_s": []} for n in plan.io_clients}
+    with DaphneServer(SLOW_SITE, env=step_env()) as server:
+        for repeat in range(plan.io_repeats):
+            for n in plan.io_clients:
+                for kind in ("sync", "async"):
+                    # Sync needs N x 0.1 s; allow three times that, plus slack.
+                    seconds = asyncio.run(load.io_wait_round(server, kind, n, 0.3 * n + 10))
+                    rows[n][f"{kind}_s"].append(round(seconds, 4))
+                row = rows[n]
+                say(f"[io] {repeat + 1}/{plan.io_repeats} N={n:>2}: "
+                    f"sync {row['sync_s'][-1]:.3f} s, async {row['async_s'][-1]:.3f} s, "
+                    f"speedup {row['sync_s'][-1] / row['async_s'][-1]:.1f} (limit {n})")
+    for row in rows.values():
+        row["sync_median_s"] = statistics.median(row["sync_s"])
+        row["async_median_s"] = statistics.median(row["async_s"])
+        # Sync and async ran back to back in each round: the ratio of each round.
+        row["speedup"] = round(statistics.median(
+            sync / asynchronous for sync, asynchronous in zip(row["sync_s"], row["async_s"])
+        ), 2)
+        row["limit"] = row["clients"]
+        row["of_limit"] = round(row["speedup"] / row["clients"], 3)
+    return {"slow_call_ms": 100, "repeats": plan.io_repeats, "rows": list(rows.values())}
+
+
+def phases(plan):
+    return [("paced", plan.paced_messages, plan.rate), ("burst", plan.burst_messages, None)]
+
+
+def run_configs(section, plan, configs, baselines, repeats):
+    """Each configuration once per round, rounds repeated: ratios within a round.
+
+    configs: {key: (sender server, receiver servers, {name: pid} to meter)}.
+    baselines: {key: the key it is compared with}.
+    """
+    runs = {key: [] for key in configs}
+    for repeat in range(repeats):
+        for key, (sender, receivers, pids) in configs.items():
+            room = f"{section}-{key}-{repeat}"
+            result = asyncio.run(load.fan_out(
+                sender, receivers, room, plan.receivers, phases(plan), cpu_pids=pids,
+            ))
+            runs[key].append(result)
+            paced, burst = result["paced"], result["burst"]
+            say(f"[{section}] {repeat + 1}/{repeats} {LABELS[key]}: "
+                f"paced {paced['deliveries_per_s']:,}/s p99 {paced['latency_ms']['p99']} ms "
+                f"lost {paced['lost']}; burst {burst['deliveries_per_s']:,}/s "
+                f"lost {burst['lost']}")
+            time.sleep(plan.pause)
+    return {
+        "receivers": plan.receivers,
+        "rate": plan.rate,
+        "paced_messages": plan.paced_messages,
+        "burst_messages": plan.burst_messages,
+        "repeats": repeats,
+        "configs": [
+            {"key": key, "label": LABELS[key], "short": SHORT[key], "runs": runs[key],
+             "baseline": baselines[key], "summary": summarise(runs[key], runs[baselines[key]])}
+            for key in configs
+        ],
+    }
+
+
+def summarise(runs, baseline_runs):
+    """Medians over the rounds, and the ratio to the baseline within each round."""
+    summary = {}
+    for phase in ("paced", "burst"):
+        rates = [run[phase]["deliveries_per_s"] for run in runs]
+        ratios = [
+            run[phase]["deliveries_per_s"] / base[phase]["deliveries_per_s"]
+            for run, base in zip(runs, baseline_runs)
+            if base[phase]["deliveries_per_s"]
+        ]
+        cpu_names = runs[0][phase]["cpu_percent"].keys()
+        summary[phase] = {
+            "deliveries_per_s": statistics.median(rates),
+            "deliveries_per_s_range": [min(rates), max(rates)],
+            "vs_baseline": round(statistics.median(ratios), 2) if ratios else None,
+            "vs_baseline_range": (
+                [round(min(ratios), 2), round(max(ratios), 2)] if ratios else None
+            ),
+            "latency_ms": {
+                q: statistics.median(run[phase]["latency_ms"][q] or 0 for run in runs)
+                for q in ("p50", "p99", "max")
+            },
+            "server_cpu_us_per_delivery": statistics.median(
+                run[phase]["server_cpu_us_per_delivery"] or 0 for run in runs
+            ),
+            "lost": sum(run[phase]["lost"] for run in runs),
+            "duplicates": sum(run[phase]["duplicates"] for run in runs),
+            "expected": sum(run[phase]["expected"] for run in runs),
+            "cpu_percent": {
+                name: statistics.median(run[phase]["cpu_percent"][name] for run in runs)
+                for name in cpu_names
+            },
+        }
+    return summary
+
+
+def measure_fanout(plan, redis):
+    """2. One room, one sender, many receivers, on each kind of server."""
+    with ExitStack() as stack:
+        servers = {
+            "step03": DaphneServer(STEP3, env=step_env()),
+            "redis": DaphneServer(STEP4, env=redis_env(redis)),
+            "pubsub": DaphneServer(STEP4, env=redis_env(redis, "pubsub")),
+            "floor": FloorServer(),
+        }
+        start_all(stack, list(servers.values()))
+        configs = {
+            key: (server, [server], {"server": pid(server), "redis": pid(redis)})
+            for key, server in servers.items()
+        }
+        return run_configs("fanout", plan, configs, dict.fromkeys(configs, "redis"), plan.repeats)
+
+
+def measure_scaleout(plan, redis):
+    """3. The same room on one daphne, then spread over two sharing one Redis."""
+    with ExitStack() as stack:
+        # Three processes, so that neither configuration starts on a server that
+        # the other's clients have just left: RedisChannelLayer can drop a message
+        # then (the churn experiment), and that is not what this section measures.
+        alone, first, second = start_all(stack, [
+            DaphneServer(STEP4, env=redis_env(redis)) for _ in range(3)
+        ])
+        configs = {
+            "one": (alone, [alone], {"server": pid(alone), "redis": pid(redis)}),
+            "two": (first, [first, second],
+                    {"server": pid(first), "server 2": pid(second), "redis": pid(redis)}),
+        }
+        return run_configs("scaleout", plan, configs, dict.fromkeys(configs, "one"), plan.repeats)
+
+
+def measure_connections(plan, redis):
+    """4. Idle WebSockets held by one step04 daphne, and the memory they take."""
+    with DaphneServer(STEP4, env=redis_env(redis)) as server:
+        result = asyncio.run(load.hold_connections(server, pid(server), "idle", plan.connections))
+    say(f"[connections] {result['opened']}/{result['attempted']} open "
+        f"({result['opened_per_s']}/s), {result['reached_by_broadcast']} reached by a "
+        f"broadcast, {result['kib_per_connection']} KiB each")
+    return result
+
+
+def measure_serialise_once(plan, redis, repeats):
+    """The experiment: each step's consumer, then a copy that serialises once."""
+    with ExitStack() as stack:
+        step3_copy = stack.enter_context(serialise_once_copy(STEP3))
+        step4_copy = stack.enter_context(serialise_once_copy(STEP4))
+        servers = {
+            "step03": DaphneServer(STEP3, env=step_env()),
+            "step03-once": DaphneServer(step3_copy, env=step_env()),
+            "redis": DaphneServer(STEP4, env=redis_env(redis)),
+            "redis-once": DaphneServer(step4_copy, env=redis_env(redis)),
+        }
+        start_all(stack, list(servers.values()))
+        configs = {
+            key: (server, [server], {"server": pid(server), "redis": pid(redis)})
+            for key, server in servers.items()
+        }
+        # Each copy against its own step, round by round.
+        baselines = {"step03": "step03", "step03-once": "step03",
+                     "redis": "redis", "redis-once": "redis"}
+        return run_configs("experiment", plan, configs, baselines, repeats)
+
+
+def measure_churn(redis, repeats, seconds=10, rate=50):
+    """The experiment: does a room lose messages while other clients come and go?"""
+    servers = {
+        "step03": DaphneServer(STEP3, env=step_env()),
+        "redis": DaphneServer(STEP4, env=redis_env(redis)),
+        "pubsub": DaphneServer(STEP4, env=redis_env(redis, "pubsub")),
+    }
+    runs = {key: [] for key in servers}
+    with ExitStack() as stack:
+        start_all(stack, list(servers.values()))
+        for repeat in range(repeats):
+            for key, server in servers.items():
+                result = asyncio.run(load.churn_delivery(server, 20, 10, seconds, rate))
+                runs[key].append(result)
+                say(f"[churn] {repeat + 1}/{repeats} {LABELS[key]}: {result['lost']} of "
+                    f"{result['expected']:,} deliveries lost ({result['messages_with_losses']} "
+                    f"messages), {result['churn_cycles']} cycles of 10 visitors")
+        # daphne's log says when a consumer did not stop within 10 s of its disconnect.
+        slow_stops = {
+            key: server.log().count("took too long to shut down")
+            for key, server in servers.items()
+        }
+    return {
+        "receivers": 20, "rate": rate, "seconds": seconds, "repeats": repeats,
+        "configs": [
+            {"key": key, "label": LABELS[key], "runs": runs[key],
+             "lost": sum(run["lost"] for run in runs[key]),
+             "expected": sum(run["expected"] for run in runs[key]),
+             "messages": sum(run["messages"] for run in runs[key]),
+             "messages_with_losses": sum(run["messages_with_losses"] for run in runs[key]),
+             "churn_cycles": sum(run["churn_cycles"] for run in runs[key]),
+             "slow_stops_logged": slow_stops[key]}
+            for key in servers
+        ],
+    }
+
+
+# --- The machine -------------------------------------------------------------------
+
+def machine():
+    cpu = "unknown"
+    if Path("/proc/cpuinfo").exists():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    binary = find_redis_server()
+    redis_version = None
+    if binary:
+        output = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+        redis_version = next((w[2:] for w in output.split() if w.startswith("v=")), output.strip())
+    packages = ["Django", "channels", "daphne", "channels-redis", "redis", "websockets",
+                "Twisted", "autobahn", "asgiref", "msgpack"]
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "system": platform.platform(),
+        "python": platform.python_version(),
+        "packages": {name: version(name) for name in packages},
+        "redis_server": redis_version,
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+# --- Main ---------------------------------------------------------------------------
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="a short run (under 30 s)")
+    parser.add_argument("--out", type=Path, help="directory for the results")
+    parser.add_argument("--only", help="comma-separated sections: " + ", ".join(SECTIONS))
+    parser.add_argument("--experiment", choices=EXPERIMENTS,
+                        help="run one of the experiments (see bench/README.md) instead")
+    args = parser.parse_args(argv)
+
+    mode = "quick" if args.quick else "full"
+    plan = PLANS[mode]
+    # Only a full run of every section replaces the committed results.
+    if args.out:
+        out = args.out
+    elif args.quick:
+        out = RESULTS / "quick"
+    elif args.experiment:
+        out = RESULTS / "experiment"
+    else:
+        out = RESULTS / "partial" if args.only else RESULTS
+    sections = args.only.split(",") if args.only else list(SECTIONS)
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+
+    # Servers started from here inherit this limit: raise it before starting any.
+    load.allow_open_files(plan.connections + 500)
+    started = time.perf_counter()
+    results = {"mode": mode, "plan": asdict(plan), "machine": machine()}
+    say(f"Benchmarks ({mode}) on {results['machine']['cores']} cores, "
+        f"load average {results['machine']['load_average_before']}; results in {out}")
+    with RedisServer() as redis:
+        if args.experiment == "serialise-once":
+            results["experiment"] = measure_serialise_once(plan, redis, plan.repeats)
+        elif args.experiment == "churn":
+            results["churn"] = measure_churn(redis, repeats=1 if args.quick else 3)
+        else:
+            measure = {"io": lambda: measure_io(plan),
+                       "fanout": lambda: measure_fanout(plan, redis),
+                       "scaleout": lambda: measure_scaleout(plan, redis),
+                       "connections": lambda: measure_connections(plan, redis)}
+            for section in sections:
+                begin = time.perf_counter()
+                results[section] = measure[section]()
+                results[section]["section_seconds"] = round(time.perf_counter() - begin, 1)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    results["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+
+    from .report import write_results  # matplotlib loads only when there is something to plot
+
+    name = args.experiment.replace("-", "_") if args.experiment else "results"
+    written = write_results(results, out, name)
+    say(f"Done in {results['seconds']} s. Wrote " + ", ".join(str(p) for p in written))
+    return 0

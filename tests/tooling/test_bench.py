@@ -1,0 +1,96 @@
+"""bench: the quick benchmark runs end to end and its figures are complete and sane.
+
+Only sanity here (everything measured, nothing lost at the paced rate, async
+ahead of sync): how fast is the benchmark's business, not the tests'.
+"""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import skip_or_fail
+from workshop.steps import REPO
+from workshop.redis import find_redis_server
+
+FANOUT = ["step03", "redis", "pubsub", "floor"]
+SCALEOUT = ["one", "two"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """Run `python -m bench --quick` once, into a temporary directory (about 20 s)."""
+    if find_redis_server() is None:
+        skip_or_fail("no redis-server to start (see `make redis`)")
+    out = tmp_path_factory.mktemp("bench")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=100,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out, result.stdout, json.loads((out / "results.json").read_text())
+
+
+def test_writes_every_file_and_no_traceback(quick_run):
+    out, stdout, results = quick_run
+    for name in ["results.json", "results.md", "io_wait.png", "fanout.png", "scaleout.png"]:
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "io_wait.png").read_bytes().startswith(b"\x89PNG")
+    markdown = (out / "results.md").read_text()
+    for heading in ["Sync versus async", "Fan-out", "Scale-out", "Idle connections"]:
+        assert heading in markdown
+    assert results["machine"]["cores"] >= 1 and results["machine"]["python"]
+    assert "Traceback" not in stdout
+
+
+def test_a_progress_line_per_configuration(quick_run):
+    _, stdout, results = quick_run
+    assert stdout.count("[fanout]") == len(FANOUT)
+    assert stdout.count("[scaleout]") == len(SCALEOUT)
+    assert stdout.count("[io]") == len(results["io"]["rows"])
+    assert "[connections]" in stdout
+
+
+def test_async_is_faster_than_sync_under_io_waits(quick_run):
+    _, _, results = quick_run
+    rows = {row["clients"]: row for row in results["io"]["rows"]}
+    assert rows[10]["async_median_s"] < rows[10]["sync_median_s"]
+    # Sync serialises the 100 ms waits, so 10 clients need a second at least.
+    assert rows[10]["sync_median_s"] >= 0.95
+
+
+@pytest.mark.parametrize("section, keys", [("fanout", FANOUT), ("scaleout", SCALEOUT)])
+def test_every_configuration_delivers_everything_at_the_paced_rate(quick_run, section, keys):
+    _, _, results = quick_run
+    configs = {config["key"]: config for config in results[section]["configs"]}
+    assert sorted(configs) == sorted(keys)
+    for key, config in configs.items():
+        for phase in ("paced", "burst"):
+            figures = config["summary"][phase]
+            assert figures["deliveries_per_s"] > 0, (key, phase)
+            assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["p99"]
+            assert figures["latency_ms"]["p99"] <= figures["latency_ms"]["max"]
+            assert figures["duplicates"] == 0, (key, phase)
+        assert config["summary"]["paced"]["lost"] == 0, key
+
+
+def test_holds_every_connection_it_opens(quick_run):
+    _, _, results = quick_run
+    held = results["connections"]
+    assert held["opened"] == held["attempted"] > 0
+    assert held["reached_by_broadcast"] == held["opened"]
+    assert held["rss_after_mib"] >= held["rss_before_mib"] > 0
+
+
+@pytest.mark.parametrize("step", ["step03_channel_layer", "step04_redis_backend"])
+def test_the_serialise_once_copy_still_applies_to_the_step(step):
+    # The experiment edits a copy of the step's consumer by text replacement:
+    # if the step's consumer changes, this says so before the experiment does.
+    from bench.experiment import serialise_once_copy
+
+    with serialise_once_copy(REPO / step) as copy:
+        code = (copy / "chat" / "consumers.py").read_text()
+        compile(code, "consumers.py", "exec")
+        assert 'await self.send(text_data=event["text"])' in code
+    assert not copy.exists()
+    assert "event[\"text\"]" not in (REPO / step / "chat" / "consumers.py").read_text()
