@@ -1,4 +1,4 @@
-"""Serve a step folder with a real daphne process, the way production would.
+"""Servers run as real processes on 127.0.0.1, the way production runs them.
 
     with DaphneServer("step03_channel_layer") as server:
         server.ws_url("lobby")   # ws://127.0.0.1:<port>/ws/chat/lobby/
@@ -15,32 +15,41 @@ from pathlib import Path
 from .ports import free_port, is_listening, wait_until
 
 
-class DaphneServer:
-    def __init__(self, project_dir, port=None, env=None):
-        self.project_dir = Path(project_dir).resolve()
+class ServerProcess:
+    """A chat server in a child process on a free port, its output in a log file.
+
+    Subclasses say which command to run; this class starts it, waits until the
+    port accepts connections, and stops it.
+    """
+
+    name = "server"
+
+    def __init__(self, port=None, env=None, cwd=None):
         self.port = port or free_port()
         self.env = env or {}
+        self.cwd = cwd
         self.process = None
         self.url = f"http://127.0.0.1:{self.port}"
         # Browsers send the page's origin with the handshake; our clients
         # must too, or the step's origin check refuses them.
         self.origin = self.url
 
+    def command(self):
+        raise NotImplementedError
+
     def ws_url(self, room):
         return f"ws://127.0.0.1:{self.port}/ws/chat/{room}/"
 
     def start(self, timeout=30):
         self._log = tempfile.NamedTemporaryFile(
-            "w+", prefix=f"daphne-{self.port}-", suffix=".log", delete=False
+            "w+", prefix=f"{self.name}-{self.port}-", suffix=".log", delete=False
         )
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "mysite.asgi:application"],
-            cwd=self.project_dir, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            self.command(), cwd=self.cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
         try:
-            wait_until(lambda: is_listening(self.port), timeout, "daphne", self.process)
+            wait_until(lambda: is_listening(self.port), timeout, self.name, self.process)
         except (RuntimeError, TimeoutError) as error:
             self.stop()
             raise RuntimeError(f"{error}; its log:\n{self.log()}") from None
@@ -66,3 +75,17 @@ class DaphneServer:
     def __exit__(self, *exc_info):
         self.stop()
         Path(self._log.name).unlink(missing_ok=True)
+
+
+class DaphneServer(ServerProcess):
+    """A step's ASGI application (mysite.asgi) served by daphne."""
+
+    name = "daphne"
+
+    def __init__(self, project_dir, port=None, env=None):
+        self.project_dir = Path(project_dir).resolve()
+        super().__init__(port, env, cwd=self.project_dir)
+
+    def command(self):
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                "mysite.asgi:application"]

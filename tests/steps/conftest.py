@@ -1,14 +1,12 @@
-"""Fixtures shared by every step test: the project, real servers, a browser."""
+"""Fixtures shared by every step test: the project, real servers (the browser
+fixture is in tests/conftest.py)."""
 import os
 from pathlib import Path
 
 import pytest
 
-from workshop.browser import HOW_TO_GET_A_BROWSER, find_browser, start_browser
 from workshop.redis import RedisServer
 from workshop.servers import DaphneServer
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture(scope="session")
@@ -69,15 +67,3 @@ def no_traceback_in_server_logs(request):
     new_output = server.log()[before:]
     assert "Traceback" not in new_output, f"the server printed:\n{new_output}"
 
-
-@pytest.fixture(scope="session")
-def browser():
-    """A headless Chrome, or a skip (a failure in CI) when none is installed."""
-    found = find_browser()
-    if found is None:
-        if IN_CI:
-            pytest.fail(HOW_TO_GET_A_BROWSER)
-        pytest.skip(HOW_TO_GET_A_BROWSER)
-    driver = start_browser(*found)
-    yield driver
-    driver.quit()

@@ -1,13 +1,10 @@
 """Fixtures for the tests of the workshop's tools (not of a step)."""
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from workshop.steps import REPO
 
 
 @pytest.fixture

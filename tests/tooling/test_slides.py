@@ -15,8 +15,7 @@ from html.parser import HTMLParser
 import nbformat
 import pytest
 
-from tests.tooling.conftest import IN_CI, REPO
-from workshop.browser import HOW_TO_GET_A_BROWSER, find_browser, start_browser
+from workshop.steps import REPO
 
 SLIDES = REPO / "slides"
 sys.path.insert(0, str(SLIDES / "_ext"))
@@ -293,18 +292,6 @@ def test_the_built_deck_loads_nothing_from_the_network(deck):
 
 
 # --- In a browser ----------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser():
-    found = find_browser()
-    if found is None:
-        if IN_CI:
-            pytest.fail(HOW_TO_GET_A_BROWSER)
-        pytest.skip(HOW_TO_GET_A_BROWSER)
-    driver = start_browser(*found)
-    yield driver
-    driver.quit()
-
 
 def looks_drawn(png):
     """True if a screenshot shows something: many colours, no single one taking it all."""

@@ -1,0 +1,16 @@
+"""Fixtures for every test suite (tests/steps and tests/tooling)."""
+import pytest
+
+from tests.support import skip_or_fail
+from workshop.browser import HOW_TO_GET_A_BROWSER, find_browser, start_browser
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chrome driven by Selenium, when one is installed."""
+    found = find_browser()
+    if found is None:
+        skip_or_fail(HOW_TO_GET_A_BROWSER)
+    driver = start_browser(*found)
+    yield driver
+    driver.quit()
