@@ -29,8 +29,8 @@ def changed_lines(output):
     ]
 
 
-def test_diff_1_to_2_is_the_consumer_only(run):
-    result = run("make", "diff", "FROM=1", "TO=2")
+def test_diff_1_to_2_is_the_consumer_only(make):
+    result = make("diff", "FROM=1", "TO=2")
     assert result.returncode == 0, result.stderr
     assert changed_files(result.stdout) == {"chat/consumers.py"}
     assert "step01_sync_consumer -> step02_async_consumer: 1 file changed" in result.stdout
@@ -41,16 +41,16 @@ def test_diff_1_to_2_is_the_consumer_only(run):
     assert "\033[" not in result.stdout  # no colour codes when not on a terminal
 
 
-def test_diff_2_to_3_is_the_consumer_and_the_layer_setting(run):
-    result = run("make", "diff", "FROM=2", "TO=3")
+def test_diff_2_to_3_is_the_consumer_and_the_layer_setting(make):
+    result = make("diff", "FROM=2", "TO=3")
     assert changed_files(result.stdout) == {"chat/consumers.py", "mysite/settings.py"}
     lines = changed_lines(result.stdout)
     assert '+        "BACKEND": "channels.layers.InMemoryChannelLayer",' in lines
     assert any("group_send" in line for line in lines)
 
 
-def test_diff_3_to_4_shows_the_redis_settings_and_the_guard(run):
-    result = run("make", "diff", "FROM=3", "TO=4")
+def test_diff_3_to_4_shows_the_redis_settings_and_the_guard(make):
+    result = make("diff", "FROM=3", "TO=4")
     files = changed_files(result.stdout)
     assert {"mysite/settings.py", "mysite/asgi.py"} <= files
     assert "chat/consumers.py" not in files  # the consumer does not change
@@ -59,7 +59,7 @@ def test_diff_3_to_4_shows_the_redis_settings_and_the_guard(run):
     assert '"BACKEND": "channels_redis.core.RedisChannelLayer",' in result.stdout
 
 
-def test_diff_leaves_out_databases_caches_and_readmes(run, tmp_path):
+def test_diff_leaves_out_databases_caches_and_readmes(make, tmp_path):
     # A copy of step 1 after a day of use: the lesson's files are unchanged.
     copy = tmp_path / "mywork"
     shutil.copytree(REPO / "step01_sync_consumer", copy)
@@ -68,14 +68,14 @@ def test_diff_leaves_out_databases_caches_and_readmes(run, tmp_path):
     (copy / "chat" / "__pycache__" / "consumers.cpython-311.pyc").write_bytes(b"\0\1")
     (copy / ".DS_Store").write_bytes(b"\0")
     (copy / "README.md").write_text("my notes\n")
-    result = run("make", "diff", f"FROM={copy}", "TO=1")
+    result = make("diff", f"FROM={copy}", "TO=1")
     assert result.returncode == 0, result.stderr
     assert "no differences in the lesson's files" in result.stdout
 
     # An attendee's edit shows, labelled with their folder.
     consumers = copy / "chat" / "consumers.py"
     consumers.write_text(consumers.read_text().replace("pass\n", "print('bye')\n"))
-    result = run("make", "diff", f"FROM={copy}", "TO=1")
+    result = make("diff", f"FROM={copy}", "TO=1")
     assert changed_lines(result.stdout) == ["-        print('bye')", "+        pass"]
     assert f"--- {copy.as_posix()}/chat/consumers.py" in result.stdout
 
@@ -85,18 +85,18 @@ def test_diff_leaves_out_databases_caches_and_readmes(run, tmp_path):
     (["FROM=nowhere", "TO=2"], "'nowhere' is neither a step (0-4) nor a folder"),
     (["FROM=workshop", "TO=2"], "workshop has no manage.py"),
 ])
-def test_diff_refuses_a_bad_step_cleanly(run, arguments, says):
-    result = run("make", "diff", *arguments)
+def test_diff_refuses_a_bad_step_cleanly(make, arguments, says):
+    result = make("diff", *arguments)
     assert result.returncode != 0
     assert says in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_diff_without_arguments_prints_its_usage(run):
-    result = run("make", "diff")
+def test_diff_without_arguments_prints_its_usage(make):
+    result = make("diff")
     assert result.returncode == 0
     assert result.stdout.startswith("usage: make diff FROM=2 TO=3")
-    only_one = run("make", "diff", "FROM=2")
+    only_one = make("diff", "FROM=2")
     assert only_one.returncode != 0 and "usage: make diff" in only_one.stdout
 
 
@@ -121,8 +121,8 @@ def statuses(output):
     return found
 
 
-def test_doctor_passes_here(run):
-    result = run("make", "doctor")
+def test_doctor_passes_here(make):
+    result = make("doctor")
     assert result.returncode == 0, result.stdout + result.stderr
     found = statuses(result.stdout)
     assert found["missing"] == []
@@ -148,9 +148,9 @@ def test_doctor_fails_on_packages_that_differ_from_the_pins(run, python, tmp_pat
     assert f"fix: .venv/bin/python -m pip install -r {pins}" in result.stdout
 
 
-def test_doctor_before_setup_uses_the_systems_python_and_says_to_run_setup(run, tmp_path):
+def test_doctor_before_setup_uses_the_systems_python_and_says_to_run_setup(make, tmp_path):
     # VENV points at a folder with no virtualenv: make falls back to python3.
-    result = run("make", "doctor", f"VENV={tmp_path / 'venv'}")
+    result = make("doctor", f"VENV={tmp_path / 'venv'}")
     assert result.returncode != 0
     assert f"no virtualenv at {tmp_path / 'venv'} yet" in result.stdout
     assert "fix: make setup" in result.stdout

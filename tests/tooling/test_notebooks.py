@@ -79,8 +79,8 @@ def test_main_plot_is_one_png_in_its_tagged_cell(name, tag):
     assert len(outputs) == 1 and "image/png" in outputs[0]["data"]
 
 
-def test_make_notebooks_serves_on_loopback_only(run):
-    result = run("make", "-n", "notebooks", "notebooks-run")
+def test_make_notebooks_serves_on_loopback_only(make):
+    result = make("-n", "notebooks", "notebooks-run")
     assert result.returncode == 0, result.stderr
     lab, refresh = result.stdout.strip().splitlines()[-2:]
     assert "jupyterlab" in lab and "--ServerApp.ip=127.0.0.1" in lab
