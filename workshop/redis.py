@@ -101,11 +101,16 @@ class RedisServer:
         self.stop()
 
 
+def host_and_port(url):
+    """("127.0.0.1", 6379) for redis://127.0.0.1:6379/0, with Redis's defaults."""
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
+
+
 @contextmanager
 def redis_available(url=DEFAULT_URL):
     """Yield a URL with a Redis behind it: the one at `url`, or one we start there."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+    host, port = host_and_port(url)
     if is_listening(port, host):
         print(f"Using the Redis already listening at {url}", flush=True)
         yield url
