@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .steps import MYWORK, REPO
+from .steps import MYWORK, REPO, STEP_FOLDERS
 
 MARKS = {"passed": "yes ", "failed": "no  ", "skipped": "skip"}
 TEST_FILES = ["test_consumer", "test_server", "test_processes", "test_browser"]
@@ -71,6 +71,8 @@ def print_results(step, project, results):
     if not passed(results):
         print(f"\n  The reference solution, next to yours:  make diff FROM={project.name} TO={step}")
         print(f"  Every detail of the failures:           make check STEP={step} VERBOSE=1")
+    elif step < 4:
+        print(f"\nStep {step} is done. Next: {STEP_FOLDERS[step + 1]}/README.md")
 
 
 def find_your_step(project, verbose):
