@@ -73,6 +73,10 @@ def print_results(step, project, results):
         print(f"  Every detail of the failures:           make check STEP={step} VERBOSE=1")
     elif step < 4:
         print(f"\nStep {step} is done. Next: {STEP_FOLDERS[step + 1]}/README.md")
+    skipped = sum(r["outcome"] == "skipped" for r in results)
+    if skipped:
+        print(f"\n  {skipped} expectations could not be checked on this machine: "
+              "see the skip lines above.")
 
 
 def find_your_step(project, verbose):

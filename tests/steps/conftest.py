@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from workshop.redis import RedisServer
+from tests.support import skip_or_fail
+from workshop.redis import HOW_TO_GET_REDIS, RedisServer, find_redis_server, host_and_port
 from workshop.servers import DaphneServer
 
 
@@ -27,7 +28,9 @@ def redis_server(step):
     """Step 4's Redis, on the free port that tests/plugin.py put in REDIS_URL."""
     if step < 4:
         pytest.fail("only step 4 uses Redis")
-    port = int(os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+    if find_redis_server() is None:
+        skip_or_fail(HOW_TO_GET_REDIS.format(url=os.environ["REDIS_URL"]))
+    _, port = host_and_port(os.environ["REDIS_URL"])
     with RedisServer(port) as server:
         yield server
 
