@@ -75,9 +75,9 @@ step4-cluster: $(VENV)/.installed ## Run step 4 twice, on ports 8000 and 8001, s
 	@echo "  Two servers, one Redis: open http://127.0.0.1:8000/chat/lobby/"
 	@echo "  and http://127.0.0.1:8001/chat/lobby/ and chat across them (Ctrl-C stops all)"
 	@echo
-	$(PY) -m workshop.redis -- sh -c 'cd $(STEP4) && \
+	$(PY) -m workshop.redis -- sh -c 'cd $(STEP4); \
 	    ../$(PY) -m daphne -b 127.0.0.1 -p 8000 mysite.asgi:application & \
-	    cd $(STEP4) && ../$(PY) -m daphne -b 127.0.0.1 -p 8001 mysite.asgi:application & \
+	    ../$(PY) -m daphne -b 127.0.0.1 -p 8001 mysite.asgi:application & \
 	    wait'
 
 redis: $(VENV)/.installed ## Run a Redis for step 4 on its own (Ctrl-C stops it)
