@@ -27,12 +27,12 @@ from pathlib import Path
 
 from workshop.redis import RedisServer, find_redis_server
 from workshop.servers import DaphneServer
+from workshop.steps import REPO
 
 from . import load
 from .experiment import serialise_once_copy
 from .floor import FloorServer
 
-REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 SLOW_SITE = REPO / "bench" / "slow_site"
 STEP3 = REPO / "step03_channel_layer"

@@ -20,7 +20,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from .steps import REPO
+
 OLDEST, NEWEST_TESTED = (3, 10), (3, 12)
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"  # the same default as step 4
 

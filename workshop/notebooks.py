@@ -11,12 +11,12 @@ outputs are made: every number in them was measured by the run that saved it.
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
-REPO = Path(__file__).resolve().parent.parent
+from .steps import REPO
+
 NOTEBOOKS = REPO / "notebooks"
 CELL_TIMEOUT = 120  # seconds; the slowest cell (notebook 03's sweep) needs about 15
 

@@ -10,9 +10,9 @@ so each step's tests need a pytest process of their own (see tests/plugin.py).
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from .steps import REPO
+
 REPORTS = REPO / ".test-results"
 
 SUITES = {
