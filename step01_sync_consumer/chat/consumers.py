@@ -9,8 +9,8 @@ class ChatConsumer(WebsocketConsumer):
     """One instance per open WebSocket, like one view call per request.
 
     Synchronous: Channels runs each handler in a worker thread so that it
-    cannot block the server's event loop. All synchronous code in the process
-    shares that one thread, so a handler that waits holds up the other
+    cannot block the server's event loop. All synchronous consumers in the
+    process share that one thread, so a handler that waits holds up the other
     consumers in the process too (notebook 03 measures it).
     """
 

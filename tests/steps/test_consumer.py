@@ -66,11 +66,13 @@ def test_step1_consumer_is_synchronous():
     assert issubclass(ChatConsumer, WebsocketConsumer)
 
 
+# Step 2 teaches the async form; from step 3 on, either form is a correct answer
+# (the official tutorial's step 3 is synchronous: see step 3's README).
 @pytest.mark.hint(
     "Make ChatConsumer an AsyncWebsocketConsumer: async def for every method, and "
     "await accept() and send()."
 )
-@pytest.mark.steps(2, 3, 4)
+@pytest.mark.steps(2)
 def test_consumer_is_asynchronous():
     from chat.consumers import ChatConsumer
 
