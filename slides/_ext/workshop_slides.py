@@ -15,6 +15,12 @@
         :containing: only the hunks with this text; :hunks: only these hunks
         (1, 2-4, 5-); :context: lines around each change (default 3).
 
+    ```{readme-code} 3 sync-consumer
+    ```
+        The code block that follows `<!-- code: sync-consumer -->` in step 3's
+        README: code a README shows without it being a step's file.
+        :start-at: and :end-before: (text) show part of it.
+
     ```{notebook-figure} notebooks/01_sync_vs_async.ipynb
     :tag: figure-sync-vs-async
     ```
@@ -38,6 +44,7 @@ from sphinx.writers.html5 import HTML5Translator
 from sphinx_revealjs.writers import RevealjsSlideTranslator
 
 from workshop.diff import REPO, STEP_FOLDERS, file_diff
+from workshop.steps import readme_code
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +133,38 @@ class StepDiff(SphinxDirective):
         return [container_wrapper(self, block, caption)]
 
 
+class ReadmeCode(SphinxDirective):
+    """A code block of a step's README, found by its `<!-- code: NAME -->` marker."""
+
+    required_arguments = 2
+    option_spec = {
+        "language": directives.unchanged,
+        "start-at": directives.unchanged,
+        "end-before": directives.unchanged,
+    }
+
+    def run(self):
+        step, name = self.arguments
+        readme = step_folder(self, step) / "README.md"
+        self.env.note_dependency(str(readme))
+        try:
+            code = readme_code(int(step), name)
+        except LookupError as why:
+            raise self.error(str(why)) from None
+        for option, keep_from in (("start-at", True), ("end-before", False)):
+            text = self.options.get(option)
+            if text is None:
+                continue
+            if text not in code:
+                raise self.error(f"the {name} block of {display(readme)} has no {text!r}")
+            before, found, after = code.partition(text)
+            code = found + after if keep_from else before
+        code = code.strip("\n")
+        block = nodes.literal_block(code, code, language=self.options.get("language", "python"))
+        self.set_source_info(block)
+        return [container_wrapper(self, block, f"{display(readme)}: {name}")]
+
+
 class FigureMissing(Exception):
     """Why a notebook has no plot to show yet."""
 
@@ -211,5 +250,6 @@ def setup(app):
     app.set_translator("revealjs", SlideTranslator, override=True)
     app.add_directive("step-file", StepFile)
     app.add_directive("step-diff", StepDiff)
+    app.add_directive("readme-code", ReadmeCode)
     app.add_directive("notebook-figure", NotebookFigure)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 import nbformat
 import pytest
 
-from workshop.steps import REPO
+from workshop.steps import REPO, readme_code
 
 SLIDES = REPO / "slides"
 sys.path.insert(0, str(SLIDES / "_ext"))
@@ -103,7 +103,7 @@ def test_every_code_block_on_a_slide_was_read_from_the_repository(deck):
     _, page = deck
     blocks = code_blocks(page)
     source = (SLIDES / "index.md").read_text()
-    included = len(re.findall(r"^```\{step-(?:file|diff)\}", source, re.M))
+    included = len(re.findall(r"^```\{(?:step-file|step-diff|readme-code)\}", source, re.M))
     assert len([b for b in blocks if b[0]]) == included >= 10
     for caption, language, code in blocks:
         if language == "diff":
@@ -119,7 +119,12 @@ def test_every_code_block_on_a_slide_was_read_from_the_repository(deck):
 def check_excerpt(caption, code):
     """The block is a run of whole, consecutive lines of the file its caption names."""
     assert caption, f"code without a caption naming its file:\n{code}"
-    lines = (REPO / caption).read_text().splitlines()
+    readme_block = re.fullmatch(r"step0(\d)_\w+/README\.md: ([\w-]+)", caption)
+    if readme_block:  # {readme-code}: a code block of a step's README
+        step, name = readme_block.groups()
+        lines = readme_code(int(step), name).splitlines()
+    else:
+        lines = (REPO / caption).read_text().splitlines()
     block = code.splitlines()
     assert any(
         lines[start:start + len(block)] == block for start in range(len(lines))
