@@ -71,8 +71,8 @@ STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The channel layer lets consumers send messages to each other. This one
-# lives in the server process's memory: fine for one process, invisible to
-# any other (step 4 replaces it with Redis).
+# lives in the server process's memory, invisible to any other process: for
+# development and tests, not production (step 4 replaces it with Redis).
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels.layers.InMemoryChannelLayer",
