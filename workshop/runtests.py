@@ -11,18 +11,31 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 
-from .steps import REPO
+from .steps import REPO, STEPS
 
 REPORTS = REPO / ".test-results"
 
-SUITES = {
-    "step1": ["--step", "1", "tests/steps"],
-    "step2": ["--step", "2", "tests/steps"],
-    "step3": ["--step", "3", "tests/steps"],
-    "step4": ["--step", "4", "tests/steps"],
-    # The tools around the steps: Redis starter, Makefile, notebooks, ...
-    "tooling": ["tests/tooling"],
-}
+
+
+def step_tests(step, project=None):
+    """pytest's arguments to run a step's tests on its reference folder, or on `project`.
+
+    The modules run layer by layer, as each declares (tests/plugin.py).
+    """
+    arguments = ["--step", str(step)]
+    if project is not None:
+        arguments += ["--project", str(project)]
+    return arguments + ["tests/steps"]
+
+
+def pytest_command(arguments):
+    """The command that runs pytest on `arguments` from the repository (cwd=REPO)."""
+    return [sys.executable, "-m", "pytest", *arguments]
+
+
+SUITES = {f"step{step}": step_tests(step) for step in STEPS}
+# The tools around the steps: Redis starter, Makefile, notebooks, ...
+SUITES["tooling"] = ["tests/tooling"]
 
 
 def run_suite(name, extra_args):
@@ -30,7 +43,7 @@ def run_suite(name, extra_args):
     report = REPORTS / f"{name}.xml"
     report.unlink(missing_ok=True)
     print(f"\n===== {name} =====", flush=True)
-    command = [sys.executable, "-m", "pytest", *SUITES[name], f"--junitxml={report}"]
+    command = pytest_command([*SUITES[name], f"--junitxml={report}"])
     exit_code = subprocess.call(command + extra_args, cwd=REPO)
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     if report.exists():
