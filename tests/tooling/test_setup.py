@@ -70,3 +70,26 @@ def test_a_clone_with_a_wheelhouse_sets_up_with_the_index_unreachable(wheelhouse
         cwd=clone, env={**env, "PATH": os.defpath}, capture_output=True, text=True,
     )
     assert Path(found.stdout.strip()).is_relative_to(clone / ".venv"), setup.stdout
+
+
+def an_old_python():
+    """An interpreter older than 3.10 on this machine (on PATH or pyenv's), or None."""
+    candidates = [shutil.which(f"python3.{minor}") for minor in (9, 8, 7)]
+    candidates += sorted(Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+                         .glob("versions/3.[6-9].*/bin/python3.?"), reverse=True)
+    for candidate in filter(None, candidates):
+        if subprocess.run([str(candidate), "-c", "pass"], capture_output=True).returncode == 0:
+            return str(candidate)
+    return None
+
+
+def test_an_old_python_gets_one_clear_sentence(make, tmp_path):
+    old = an_old_python()
+    if old is None:
+        skip_or_fail("no Python older than 3.10 on this machine to try `make setup` with")
+    result = make("setup", f"PYTHON={old}", f"VENV={tmp_path / 'venv'}")
+    assert result.returncode != 0
+    assert "The workshop needs Python 3.10 to 3.14, and " in result.stderr
+    assert "then make setup PYTHON=python3.12" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "venv").exists()
