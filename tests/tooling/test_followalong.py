@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from workshop.steps import REPO, step_folder
+from workshop.steps import LAST_STEP, REPO, STEPS, step_folder
 
 STEP_TESTS = REPO / "tests" / "steps"
 
@@ -98,8 +98,8 @@ def test_every_step_test_declares_what_make_check_shows():
     assert len(set(layers.values())) == len(layers), f"two modules share a layer: {layers}"
 
 
-# Step 4 passes its own check in test_check_without_a_step_finds_yours.
-@pytest.mark.parametrize("step", [1, 2, 3])
+# The last step passes its own check in test_check_without_a_step_finds_yours.
+@pytest.mark.parametrize("step", STEPS[:-1])
 def test_each_reference_step_passes_its_own_check(run, python, step):
     result = run(python, "-m", "workshop.check", str(step), "--project", str(step_folder(step)),
                  timeout=300)
@@ -158,10 +158,20 @@ def test_a_consumer_that_raises_on_bad_input_gets_the_matching_hint(run, python,
 
 
 def test_check_without_a_step_finds_yours(run, python):
-    result = run(python, "-m", "workshop.check", "--project", str(step_folder(4)), timeout=300)
+    result = run(python, "-m", "workshop.check", "--project", str(step_folder(LAST_STEP)),
+                 timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "All four steps pass" in result.stdout
+    assert f"All {LAST_STEP} steps pass" in result.stdout
     assert "  no  " not in result.stdout
+
+
+def test_make_check_without_a_step_says_what_is_next_without_make_errors(make, tmp_path):
+    mywork = tmp_path / "mywork"
+    shutil.copytree(step_folder(2), mywork)
+    result = make("check", f"MYWORK_DIR={mywork}", timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "You have finished step 2. Next: step 3" in result.stdout
+    assert "Error" not in result.stdout + result.stderr
 
 
 def test_check_without_a_project_says_to_start(run, python, mywork_env):
