@@ -2,6 +2,7 @@
 
     python -m workshop.runtests                  every suite (make test)
     python -m workshop.runtests step3            one suite (make test-step3)
+    python -m workshop.runtests steps            every step's suite, no tooling
     python -m workshop.runtests step3 -- -k burst   extra arguments go to pytest
 
 Each step folder is a separate Django project with the same package names,
@@ -63,9 +64,11 @@ def main(argv):
     if "--" in argv:
         split = argv.index("--")
         names, extra_args = argv[:split], argv[split + 1:]
+    step_suites = [name for name in SUITES if name.startswith("step")]
+    names = [suite for name in names for suite in (step_suites if name == "steps" else [name])]
     unknown = [name for name in names if name not in SUITES]
     if unknown:
-        sys.exit(f"unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}")
+        sys.exit(f"unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)} or steps")
     REPORTS.mkdir(exist_ok=True)
     results = {name: run_suite(name, extra_args) for name in names or SUITES}
 
