@@ -152,9 +152,9 @@ def test_a_consumer_that_raises_on_bad_input_gets_the_matching_hint(run, python,
     ))
     result = run(python, "-m", "workshop.check", "1", "--project", str(broken), timeout=300)
     assert result.returncode == 1
-    assert "no    bad frames get an error and the chat goes on" in result.stdout
+    assert "no    bad frame gets an error and the connection stays usable" in result.stdout
     assert "on InvalidMessage, send {\"error\": str(error)}" in result.stdout
-    assert "yes   sender receives its message" in result.stdout
+    assert "yes   sender receives its own message" in result.stdout
 
 
 def test_check_without_a_step_finds_yours(run, python):
@@ -171,7 +171,7 @@ def test_make_check_without_a_step_says_what_is_next_without_make_errors(make, t
     result = make("check", f"MYWORK_DIR={mywork}", timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "You have finished step 2. Next: step 3" in result.stdout
-    assert "Error" not in result.stdout + result.stderr
+    assert "make: ***" not in result.stdout + result.stderr
 
 
 def test_check_without_a_project_says_to_start(run, python, mywork_env):
