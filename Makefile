@@ -34,7 +34,7 @@ WHEELHOUSE := wheelhouse
 FROM_WHEELHOUSE = $(if $(wildcard $(WHEELHOUSE)),--no-index --find-links $(WHEELHOUSE))
 
 $(VENV)/.installed: requirements.txt requirements-redis.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "The workshop needs Python 3.10 to 3.14, and $(PYTHON) is " + sys.version.split()[0] + ": install a newer one, then make setup PYTHON=python3.12 (for example).")'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "The workshop needs Python 3.10 to 3.14, and $(PYTHON) is " + sys.version.split()[0] + ": install a newer one, then make setup PYTHON=python3.13 (for example).")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(if $(FROM_WHEELHOUSE),@echo "Installing from $(WHEELHOUSE)/ only (no network needed)",$(PY) -m pip install --quiet --upgrade pip)
 	$(PY) -m pip install --quiet $(FROM_WHEELHOUSE) -r requirements.txt

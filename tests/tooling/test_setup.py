@@ -90,6 +90,6 @@ def test_an_old_python_gets_one_clear_sentence(make, tmp_path):
     result = make("setup", f"PYTHON={old}", f"VENV={tmp_path / 'venv'}")
     assert result.returncode != 0
     assert "The workshop needs Python 3.10 to 3.14, and " in result.stderr
-    assert "then make setup PYTHON=python3.12" in result.stderr
+    assert "then make setup PYTHON=python3.13" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "venv").exists()
