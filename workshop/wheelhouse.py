@@ -26,7 +26,8 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13", "3.14"]
 
 # pip takes exact platform tags: each list names what such a machine accepts
 # (manylinux_2_17 = glibc 2.17 and newer; pip widens macOS tags itself).
-LINUX_GLIBC = range(17, 29)  # manylinux_2_17 (CentOS 7) to _2_28 (Debian 10, Ubuntu 20.04: 2.31)
+# Up to glibc 2.28 (Debian 10, Ubuntu 20.04, RHEL 8): some wheels need that much.
+LINUX_GLIBC = range(17, 29)
 PLATFORMS = {
     "Linux x86_64": [f"manylinux_2_{minor}_x86_64" for minor in LINUX_GLIBC]
     + ["manylinux2014_x86_64"],
