@@ -14,7 +14,7 @@ STEP3 := step03_channel_layer
 STEP4 := step04_redis_backend
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-dev step1 step2 step3 step4 step4-cluster redis \
+.PHONY: help setup setup-dev wheelhouse step1 step2 step3 step4 step4-cluster redis \
         test clean
 
 help: ## List the commands
@@ -27,21 +27,31 @@ help: ## List the commands
 # --- Setting up ---------------------------------------------------------------
 # A stamp file records that .venv holds what the requirements ask for, so a
 # second `make setup` costs nothing until a requirements file changes.
+# With a wheelhouse/ (make wheelhouse), the packages come from it alone:
+# no network needed, for a room with no wifi.
 
-$(VENV)/.installed: requirements.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed; this is " + sys.version.split()[0])'
+WHEELHOUSE := wheelhouse
+FROM_WHEELHOUSE = $(if $(wildcard $(WHEELHOUSE)),--no-index --find-links $(WHEELHOUSE))
+
+$(VENV)/.installed: requirements.txt requirements-redis.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "The workshop needs Python 3.10 to 3.14, and $(PYTHON) is " + sys.version.split()[0] + ": install a newer one, then make setup PYTHON=python3.13 (for example).")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(if $(FROM_WHEELHOUSE),@echo "Installing from $(WHEELHOUSE)/ only (no network needed)",$(PY) -m pip install --quiet --upgrade pip)
+	$(PY) -m pip install --quiet $(FROM_WHEELHOUSE) -r requirements.txt
+	@$(PY) -m workshop.setup_redis $(FROM_WHEELHOUSE)
 	@touch $@
 
+# The dev tools also use wheelhouse/ when it has them (make wheelhouse DEV=1).
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet $(if $(FROM_WHEELHOUSE),--find-links $(WHEELHOUSE)) -r requirements-dev.txt
 	@touch $@
 
-setup: $(VENV)/.installed ## Make .venv with what the steps need (once; fast after)
+setup: $(VENV)/.installed ## Make .venv with all the day needs: steps, make check (once; fast after)
 
-setup-dev: $(VENV)/.installed-dev ## Also install the tests', notebooks' and slides' tools
+setup-dev: $(VENV)/.installed-dev ## Also install the notebooks', slides' and benchmarks' tools
+
+wheelhouse: $(VENV)/.installed ## Download every package, for every laptop, into wheelhouse/ (DEV=1: dev tools too)
+	$(PY) -m workshop.wheelhouse $(if $(DEV),--dev)
 
 # --- Running a step -------------------------------------------------------------
 # runserver comes from daphne (first in INSTALLED_APPS): it serves WebSockets
@@ -88,7 +98,7 @@ redis: $(VENV)/.installed ## Run a Redis for step 4 on its own (Ctrl-C stops it)
 test: $(VENV)/.installed-dev ## Run every test: each step, the notebooks, the tools
 	$(PY) -m workshop.runtests
 
-test-step%: $(VENV)/.installed-dev ## Run one step's tests: make test-step1 .. test-step4
+test-step%: $(VENV)/.installed ## Run one step's tests: make test-step1 .. test-step4
 	$(PY) -m workshop.runtests step$*
 
 # --- Following along in your own project (mywork/) ---------------------------------
@@ -101,7 +111,7 @@ start: $(VENV)/.installed ## Start your own project in mywork/ (FORCE=1: anew, w
 mywork: $(VENV)/.installed ## Serve mywork/ on http://127.0.0.1:8000/chat/
 	$(PY) -m workshop.mywork serve --port $(PORT)
 
-check: $(VENV)/.installed-dev ## Check mywork/ as a step: STEP=1..4 (none: find your step)
+check: $(VENV)/.installed ## Check mywork/ as a step: STEP=1..4 (none: find your step)
 	$(PY) -m workshop.check $(STEP) $(if $(VERBOSE),--verbose)
 
 catch-up: $(VENV)/.installed ## Replace mywork/ with a step, keeping a backup: STEP=3
@@ -155,10 +165,13 @@ doctor: ## Check that this machine is ready for the workshop
 # --- Benchmarks (bench/) ---------------------------------------------------------
 # Real daphne and Redis processes on 127.0.0.1, started and stopped for you.
 # QUICK=1 runs a short version into bench/results/quick/ (not committed).
-.PHONY: bench
+.PHONY: bench bench-check
 
 bench: $(VENV)/.installed-dev ## Measure sync vs async, fan-out, scale-out, connections (QUICK=1: 30 s)
 	$(PY) -m bench $(if $(QUICK),--quick)
+
+bench-check: $(VENV)/.installed ## Measure how long make check STEP=1 takes, failing and passing
+	$(PY) -m bench.check_speed
 
 # --- Tidying up -----------------------------------------------------------------
 

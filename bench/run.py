@@ -27,7 +27,7 @@ from pathlib import Path
 
 from workshop.redis import RedisServer, find_redis_server
 from workshop.servers import DaphneServer
-from workshop.steps import REPO
+from workshop.steps import REPO, step_folder
 
 from . import load
 from .experiment import serialise_once_copy
@@ -35,8 +35,8 @@ from .floor import FloorServer
 
 RESULTS = REPO / "bench" / "results"
 SLOW_SITE = REPO / "bench" / "slow_site"
-STEP3 = REPO / "step03_channel_layer"
-STEP4 = REPO / "step04_redis_backend"
+STEP3 = step_folder(3)
+STEP4 = step_folder(4)
 SECTIONS = ("io", "fanout", "scaleout", "connections")
 EXPERIMENTS = ("serialise-once", "churn")
 

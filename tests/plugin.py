@@ -6,6 +6,25 @@
 Every step folder is its own Django project with the same package names
 (mysite, chat), so one pytest process can hold only one of them: `make test`
 runs one process per step (workshop/runtests.py).
+
+What a test in tests/steps declares, for `make check` (workshop/check.py):
+
+    pytestmark = pytest.mark.layer(N, "...")  once per module: its layer, 1 being
+                                              the smallest piece, and the heading
+                                              its expectations are listed under
+    @pytest.mark.hint("...")                  on every test: what to look at
+                                              when it fails
+    @pytest.mark.limit                        on a test proving what the step
+                                              cannot do yet (a later step lifts it)
+    @pytest.mark.steps(1, 2)                  the steps it applies to (default: all)
+
+With --check-report FILE, the outcome of each test function is written to FILE
+as JSON: a list of {"test", "heading", "hint", "limit", "outcome", "why"},
+outcome being "passed", "failed", "skipped" or "not tried". The modules run
+layer by layer, from the smallest piece to the whole (the consumer in-process,
+a real server, several processes, a browser), the order to debug in; with
+--check-report, once a test has failed, the tests of the later layers are not
+run but reported "not tried", since what they stand on is broken.
 """
 import json
 import os
@@ -15,17 +34,19 @@ from pathlib import Path
 import pytest
 
 from workshop.ports import free_port
-from workshop.steps import REPO, step_folder
+from workshop.steps import REPO, STEPS, step_folder
 
 STEP_TESTS = REPO / "tests" / "steps"
 RESULTS = pytest.StashKey[dict]()
+FAILED_MODULE = pytest.StashKey[str]()
+NOT_TRIED = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("workshop")
     group.addoption(
-        "--step", type=int, choices=[1, 2, 3, 4],
-        help="check what this step promises (1-4)",
+        "--step", type=int, choices=STEPS,
+        help=f"check what this step promises ({STEPS[0]}-{STEPS[-1]})",
     )
     group.addoption(
         "--project", help="the folder to check (default: the step's reference folder)"
@@ -60,6 +81,13 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "hint(text): what to look at when this test fails (make check)"
     )
+    config.addinivalue_line(
+        "markers", "layer(number, heading): a step test module's place, smallest first, "
+        "and what its expectations are about (make check)"
+    )
+    config.addinivalue_line(
+        "markers", "limit: the test proves what the step cannot do yet (a later step lifts it)"
+    )
     config.stash[RESULTS] = {}
 
 
@@ -68,7 +96,7 @@ def pytest_collection_modifyitems(config, items):
     selected, deselected = [], []
     for item in items:
         if STEP_TESTS in Path(item.path).parents and step is None:
-            raise pytest.UsageError("the tests in tests/steps need --step 1, 2, 3 or 4")
+            raise pytest.UsageError(f"the tests in tests/steps need --step (one of {STEPS})")
         marker = item.get_closest_marker("steps")
         if marker is not None and step not in marker.args:
             deselected.append(item)
@@ -76,10 +104,34 @@ def pytest_collection_modifyitems(config, items):
             selected.append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = selected
+    # Layer by layer (a stable sort: within a module, the order of the file).
+    items[:] = sorted(selected, key=lambda item: layer(item)[0])
 
 
 # --- make check: one result per test function, with its hint ------------------
+
+
+def layer(item):
+    """(number, heading) that the item's module declares; undeclared ones go last."""
+    marker = item.get_closest_marker("layer")
+    if marker:
+        return tuple(marker.args)
+    return float("inf"), getattr(getattr(item, "module", None), "__name__", item.nodeid)
+
+
+def heading(item):
+    return layer(item)[1]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Once a layer has failed, the layers built on it are not run (make check)."""
+    config = item.config
+    failed_path, failed_heading = config.stash.get(FAILED_MODULE, (None, None))
+    if config.getoption("check_report") and failed_path and failed_path != str(item.path):
+        # Skipped before any fixture starts: no server, no browser, no timeout.
+        item.stash[NOT_TRIED] = failed_heading
+        pytest.skip(f"not tried yet: {failed_heading!r} must pass first")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -87,17 +139,23 @@ def pytest_runtest_makereport(item, call):
     report = yield
     if item.config.getoption("check_report"):
         name = item.originalname  # the same for every parameter of a test
-        marker = item.get_closest_marker("hint")
+        hint = item.get_closest_marker("hint")
         result = item.config.stash[RESULTS].setdefault(name, {
             "test": name,
-            "about": item.module.__doc__.splitlines()[0],  # what the test file covers
-            "hint": marker.args[0] if marker else "",
+            "heading": heading(item),
+            "hint": hint.args[0] if hint else "",
+            "limit": item.get_closest_marker("limit") is not None,
             "outcome": "passed",
         })
+        if report.failed:
+            item.config.stash.setdefault(FAILED_MODULE, (str(item.path), heading(item)))
         if report.failed and result["outcome"] != "failed":
             result["outcome"] = "failed"
             crash = getattr(report.longrepr, "reprcrash", None)
             result["why"] = crash.message.splitlines()[0] if crash else str(report.longrepr)
+        elif report.skipped and NOT_TRIED in item.stash:
+            result["outcome"] = "not tried"
+            result["why"] = item.stash[NOT_TRIED]  # the heading of the layer that failed
         elif report.skipped and result["outcome"] == "passed":
             result["outcome"] = "skipped"
             result["why"] = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
@@ -112,8 +170,9 @@ def pytest_make_collect_report(collector):
         lines = [line for line in str(report.longrepr).splitlines() if line.strip()]
         collector.config.stash[RESULTS][str(collector.path)] = {
             "test": "test_your_code_loads_without_errors",
-            "about": f"Loading {collector.path.name}",
+            "heading": f"Loading {collector.path.name}",
             "hint": "Python could not load the project: the message names the problem.",
+            "limit": False,
             "outcome": "failed",
             "why": lines[-1] if lines else "",
         }

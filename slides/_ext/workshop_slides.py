@@ -43,8 +43,8 @@ from sphinx.util.docutils import SphinxDirective
 from sphinx.writers.html5 import HTML5Translator
 from sphinx_revealjs.writers import RevealjsSlideTranslator
 
-from workshop.diff import REPO, STEP_FOLDERS, file_diff
-from workshop.steps import readme_code
+from workshop.diff import file_diff
+from workshop.steps import LAST_STEP, REPO, STEP_FOLDERS, display, readme_code
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ LANGUAGES = {".py": "python", ".html": "html+django", ".js": "js", ".txt": "text
 def step_folder(directive, number):
     """The folder of step `number` ("1" to "4"), or an error on the slide's line."""
     if not number.isdigit() or int(number) not in STEP_FOLDERS:
-        raise directive.error(f"{number!r} is not a step: use 1 to 4")
+        raise directive.error(f"{number!r} is not a step: use 1 to {LAST_STEP}")
     return REPO / STEP_FOLDERS[int(number)]
 
 
@@ -193,13 +193,6 @@ def notebook_png(notebook, tag):
             return base64.b64decode("".join(png) if isinstance(png, list) else png)
     raise FigureMissing(f"The cell tagged {tag} in {shown} has no PNG output: "
                         "run the notebook and save it with its outputs.")
-
-
-def display(path):
-    try:
-        return Path(path).resolve().relative_to(REPO).as_posix()
-    except ValueError:
-        return str(path)
 
 
 class NotebookFigure(SphinxDirective):

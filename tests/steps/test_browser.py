@@ -4,6 +4,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+pytestmark = pytest.mark.layer(
+    4, "The chat in a real browser (headless Chromium driven by Selenium)"
+)
+
 # A message that would run script if the page ever inserted it as HTML.
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
 

@@ -2,12 +2,17 @@
 
 Fast, and precise about what the consumer itself does with each frame.
 """
+import asyncio
 import json
 
 import pytest
 from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+
+pytestmark = pytest.mark.layer(
+    1, "The consumer in-process (Channels' WebsocketCommunicator: no server, no network)"
+)
 
 # Frames a careless or hostile client may send, each answered with an error.
 # (An empty frame is tested over a real socket in test_server.py: the
@@ -44,6 +49,23 @@ class PatientCommunicator(WebsocketCommunicator):
 
     async def receive_json_from(self, timeout=5):
         return await super().receive_json_from(timeout)
+
+    async def receive_output(self, timeout=1):
+        # asgiref waits out the whole timeout even when the application has
+        # already crashed (asgiref/testing.py, receive_output): a consumer that
+        # raises would cost 5 s per test. Stop waiting when it ends instead.
+        getter = asyncio.ensure_future(self.output_queue.get())
+        try:
+            await asyncio.wait(
+                [getter, self.future], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            getter.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        # Nothing came: asgiref's own version raises the application's error,
+        # or the timeout.
+        return await super().receive_output(timeout=0.01)
 
 
 def communicator(room="lobby", path=None):

@@ -4,6 +4,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from workshop.clients import chat_client
 
+pytestmark = pytest.mark.layer(
+    3, "Two server processes, and (step 4) the Redis between them going away"
+)
+
 
 @pytest.fixture(scope="module")
 def second_server(start_server):
@@ -15,8 +19,9 @@ def second_server(start_server):
     "At step 3 the layer is channels.layers.InMemoryChannelLayer; Redis comes in step"
     " 4."
 )
+@pytest.mark.limit
 @pytest.mark.steps(3)
-async def test_limit_in_memory_layer_does_not_cross_processes(server, second_server):
+async def test_in_memory_layer_does_not_cross_processes(server, second_server):
     """The limit that step 4 lifts: each process has a layer of its own."""
     async with (
         chat_client(server, "lobby") as alice,

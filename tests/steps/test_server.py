@@ -11,6 +11,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from workshop.clients import chat_client
 
+pytestmark = pytest.mark.layer(
+    2, "The step served by a real daphne process, with real WebSocket clients"
+)
+
 
 def get(url):
     """(status, body) of a GET request, 404s included."""
@@ -60,8 +64,9 @@ async def test_sender_receives_its_message(server):
 
 
 @pytest.mark.hint('Before step 3 the consumer only echoes to its own socket.')
+@pytest.mark.limit
 @pytest.mark.steps(1, 2)
-async def test_limit_a_second_client_in_the_room_receives_nothing(server):
+async def test_a_second_client_in_the_room_receives_nothing(server):
     """The limit that step 3 lifts: steps 1 and 2 only echo."""
     async with chat_client(server, "lobby") as alice, chat_client(server, "lobby") as bob:
         await alice.send_message("anyone there?")

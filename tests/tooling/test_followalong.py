@@ -6,11 +6,12 @@ verdicts and hints are known, not assumed.
 import ast
 import os
 import shutil
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-from workshop.steps import REPO, step_folder
+from workshop.steps import LAST_STEP, REPO, STEPS, step_folder
 
 STEP_TESTS = REPO / "tests" / "steps"
 
@@ -72,18 +73,33 @@ def test_starting_point_is_step1_without_the_consumer():
     assert differing == {Path("README.md"), Path("mysite/asgi.py")}
 
 
-def test_every_step_test_has_a_hint_for_make_check():
-    for path in STEP_TESTS.glob("test_*.py"):
-        for node in ast.parse(path.read_text()).body:
+def test_every_step_test_declares_what_make_check_shows():
+    """The contract of tests/plugin.py: a layer and heading per module, a hint per
+    test, and limits marked as such (not by a name prefix)."""
+    layers = {}
+    for path in sorted(STEP_TESTS.glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        marks = [ast.unparse(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                 and [ast.unparse(target) for target in node.targets] == ["pytestmark"]]
+        assert len(marks) == 1 and marks[0].startswith("pytest.mark.layer("), (
+            f"{path.name} needs pytestmark = pytest.mark.layer(number, heading)"
+        )
+        layers[path.name] = marks[0]
+        for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
                 decorators = [ast.unparse(d) for d in node.decorator_list]
                 assert any(d.startswith("pytest.mark.hint(") for d in decorators), (
                     f"{path.name}::{node.name} has no @pytest.mark.hint"
                 )
+                assert not node.name.startswith("test_limit_"), (
+                    f"{path.name}::{node.name}: mark a limit with @pytest.mark.limit, "
+                    "and leave limit_ out of its name"
+                )
+    assert len(set(layers.values())) == len(layers), f"two modules share a layer: {layers}"
 
 
-# Step 4 passes its own check in test_check_without_a_step_finds_yours.
-@pytest.mark.parametrize("step", [1, 2, 3])
+# The last step passes its own check in test_check_without_a_step_finds_yours.
+@pytest.mark.parametrize("step", STEPS[:-1])
 def test_each_reference_step_passes_its_own_check(run, python, step):
     result = run(python, "-m", "workshop.check", str(step), "--project", str(step_folder(step)),
                  timeout=300)
@@ -97,23 +113,30 @@ def test_a_later_step_still_meets_an_earlier_steps_lasting_expectations(run, pyt
     result = run(python, "-m", "workshop.check", "1", "--project", str(step_folder(3)),
                  timeout=300)
     assert result.returncode == 1
-    missed = {line.split(None, 1)[1] for line in result.stdout.splitlines()
-              if line.startswith("  no  ")}
-    assert missed == {
+    marked = defaultdict(set)  # "yes ", "no  ", ...: the expectations so marked
+    for line in result.stdout.splitlines():
+        marked[line[2:6]].add(line[8:])
+    assert marked["no  "] == {
         "step1 consumer is synchronous",
         "echo does not reach another client in the room",
-        "this step's limit: a second client in the room receives nothing",
-        "sender sees its message and the other window does not",
     }
+    assert {"sender receives its own message", "unknown paths are refused"} <= marked["yes "]
 
 
-def test_step1_checked_as_step3_is_told_to_join_a_group(run, python):
+def test_layers_on_a_failed_one_are_not_tried_but_keep_their_hints(run, python):
+    """step1 checked as step 3: the consumer fails in-process, so no server and no
+    browser are started; their expectations are listed, with their hints."""
     result = run(python, "-m", "workshop.check", "3", "--project", str(step_folder(1)),
                  timeout=300)
     assert result.returncode == 1
-    assert "no    message reaches everyone in the room and no one else" in result.stdout
+    assert "no    message reaches the room and only the room" in result.stdout
+    assert "group_add the room group" in result.stdout
+    assert ("The step served by a real daphne process, with real WebSocket clients "
+            "(not tried yet: first meet the expectations above)") in result.stdout
+    assert "--    message reaches everyone in the room and no one else" in result.stdout
     assert "Does the consumer join a group on connect (group_add)" in result.stdout
     assert "make diff FROM=step01_sync_consumer TO=3" in result.stdout
+    assert "skip" not in result.stdout  # nothing was started, so nothing was missing
 
 
 def test_a_consumer_that_raises_on_bad_input_gets_the_matching_hint(run, python, tmp_path):
@@ -129,16 +152,26 @@ def test_a_consumer_that_raises_on_bad_input_gets_the_matching_hint(run, python,
     ))
     result = run(python, "-m", "workshop.check", "1", "--project", str(broken), timeout=300)
     assert result.returncode == 1
-    assert "no    bad frames get an error and the chat goes on" in result.stdout
+    assert "no    bad frame gets an error and the connection stays usable" in result.stdout
     assert "on InvalidMessage, send {\"error\": str(error)}" in result.stdout
-    assert "yes   sender receives its message" in result.stdout
+    assert "yes   sender receives its own message" in result.stdout
 
 
 def test_check_without_a_step_finds_yours(run, python):
-    result = run(python, "-m", "workshop.check", "--project", str(step_folder(4)), timeout=300)
+    result = run(python, "-m", "workshop.check", "--project", str(step_folder(LAST_STEP)),
+                 timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "All four steps pass" in result.stdout
+    assert f"All {LAST_STEP} steps pass" in result.stdout
     assert "  no  " not in result.stdout
+
+
+def test_make_check_without_a_step_says_what_is_next_without_make_errors(make, tmp_path):
+    mywork = tmp_path / "mywork"
+    shutil.copytree(step_folder(2), mywork)
+    result = make("check", f"MYWORK_DIR={mywork}", timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "You have finished step 2. Next: step 3" in result.stdout
+    assert "make: ***" not in result.stdout + result.stderr
 
 
 def test_check_without_a_project_says_to_start(run, python, mywork_env):

@@ -126,9 +126,9 @@ def test_doctor_passes_here(make):
     assert result.returncode == 0, result.stdout + result.stderr
     found = statuses(result.stdout)
     assert found["missing"] == []
-    assert len(found["ok"]) + len(found["warning"]) == 8
+    assert len(found["ok"]) + len(found["warning"]) == 9
     for check in ("Python 3.", "virtualenv", "requirements.txt", "requirements-dev.txt",
-                  "redis-server"):
+                  "redis-server", "wheelhouse"):
         assert any(check in text for text in found["ok"]), (check, result.stdout)
     assert result.stdout.rstrip().endswith("Ready for the workshop.")
 
@@ -183,20 +183,19 @@ def test_doctor_warns_but_passes_without_a_browser(run, python, tmp_path):
 
 def test_doctor_without_any_redis_server_says_how_to_get_one():
     url = f"redis://127.0.0.1:{free_port()}/0"
-    check = doctor.check_redis_server(
-        url, REPO / ".venv", REPO / "requirements.txt", find_server=lambda: None
-    )
+    check = doctor.check_redis_server(url, REPO / ".venv", find_server=lambda: None)
     assert check.status == doctor.MISSING
     assert "sudo apt-get install redis-server" in check.fix
     assert "brew install redis" in check.fix
 
 
 def test_doctor_on_an_old_or_a_new_python():
-    old = doctor.check_python((3, 8, 10))
-    assert old.status == doctor.MISSING and "3.8.10 is too old" in old.text
-    assert "make setup PYTHON=python3.12" in old.fix
-    assert doctor.check_python((3, 13, 1)).status == doctor.WARNING
-    assert doctor.check_python((3, 10, 0)).status == doctor.OK
+    old = doctor.check_python((3, 9, 18))
+    assert old.status == doctor.MISSING and "3.9.18 is too old" in old.text
+    assert "make setup PYTHON=python3.13" in old.fix
+    for supported in [(3, 10, 0), (3, 12, 1), (3, 13, 0), (3, 14, 2)]:
+        assert doctor.check_python(supported).status == doctor.OK
+    assert doctor.check_python((3, 15, 0)).status == doctor.WARNING
 
 
 def test_doctor_warns_when_the_chat_port_is_taken():

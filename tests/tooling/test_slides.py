@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 import nbformat
 import pytest
 
-from workshop.steps import REPO, readme_code
+from workshop.steps import REPO, STEPS, readme_code, step_folder
 
 SLIDES = REPO / "slides"
 sys.path.insert(0, str(SLIDES / "_ext"))
@@ -152,9 +152,7 @@ def check_diff(caption, code):
 
 
 def read_step_file(step, path):
-    from workshop.diff import STEP_FOLDERS
-
-    return (REPO / STEP_FOLDERS[int(step)] / path).read_text().splitlines()
+    return (step_folder(int(step)) / path).read_text().splitlines()
 
 
 def side(lines, start, count):
@@ -167,7 +165,7 @@ def side(lines, start, count):
 def make_targets():
     text = (REPO / "Makefile").read_text()
     return set(re.findall(r"^([a-z0-9][a-z0-9-]*):", text, re.M)) | {
-        f"step{n}" for n in range(1, 5)
+        f"step{n}" for n in STEPS
     }
 
 
