@@ -12,8 +12,8 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 
-# Set Django up before importing anything that touches models: the consumers
-# (through AuthMiddlewareStack) need the app registry to be ready.
+# Set Django up before importing chat.routing: it imports the consumers, which
+# may import models, and models need the app registry that this call fills.
 django_asgi_app = get_asgi_application()
 
 from chat.routing import websocket_urlpatterns  # noqa: E402 (must follow the setup)

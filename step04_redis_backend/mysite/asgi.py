@@ -10,12 +10,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
 
-from mysite.redis_guard import RedisOutageGuard
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 
-# Set Django up before importing anything that touches models: the consumers
-# (through AuthMiddlewareStack) need the app registry to be ready.
+# Set Django up before importing chat.routing: it imports the consumers, which
+# may import models, and models need the app registry that this call fills.
 django_asgi_app = get_asgi_application()
 
 from chat.routing import websocket_urlpatterns  # noqa: E402 (must follow the setup)
@@ -28,10 +26,9 @@ application = ProtocolTypeRouter(
         # - the origin check refuses pages served by other sites (HTTP 403),
         #   so a random web page cannot open a socket to your chat;
         # - the auth stack puts the logged-in user in scope["user"];
-        # - the guard closes sockets cleanly if Redis goes away;
         # - the router picks a consumer by path, like urls.py picks a view.
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(RedisOutageGuard(URLRouter(websocket_urlpatterns)))
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }
 )
