@@ -196,6 +196,51 @@ async def outage(server, redis, seconds=5):
             "chat_again_after_s": round(time.monotonic() - back, 2), "attempts": attempts}
 
 
+async def stalled(server, seconds=70, rate=200, size=1000):
+    """A client that stops reading while the room it is in gets `rate`
+    messages of `size` characters a second: the server's memory, and when
+    (if ever) the server drops it."""
+    from bench.load import rss_bytes
+
+    pid = server.process.pid
+    sleeper = await open_socket(server, "stalled")
+    sleeper.transport.pause_reading()  # a frozen tab: the kernel buffers fill, then TCP stalls
+    speaker = await open_socket(server, "stalled", max_queue=None)
+    drain = asyncio.create_task(speaker.recv())  # the speaker reads its own echoes
+    rss = [(0, round(rss_bytes(pid) / 2**20, 1))]
+    start = time.monotonic()
+    sent = 0
+    dropped_at = None
+
+    async def read_echoes():
+        try:
+            async for _ in speaker:
+                pass
+        except ConnectionClosed:
+            pass
+
+    drain.cancel()
+    reader = asyncio.create_task(read_echoes())
+    while time.monotonic() - start < seconds:
+        await speaker.send(json.dumps({"message": "x" * size}))
+        sent += 1
+        await asyncio.sleep(1 / rate)
+        elapsed = time.monotonic() - start
+        if int(elapsed) > rss[-1][0] and int(elapsed) % 5 == 0:
+            rss.append((int(elapsed), round(rss_bytes(pid) / 2**20, 1)))
+        if dropped_at is None and sleeper.transport.is_closing():
+            dropped_at = round(elapsed, 1)
+    sleeper.transport.resume_reading()
+    await speaker.close()
+    reader.cancel()
+    await asyncio.sleep(3)
+    after = round(rss_bytes(pid) / 2**20, 1)
+    return {"rate_per_s": rate, "size": size, "sent": sent,
+            "room_traffic_kb_per_s": round(rate * (size + 15) / 1000),
+            "rss_mib_over_time": rss, "rss_mib_3s_after": after,
+            "sleeper_dropped_at_s": dropped_at}
+
+
 def tracebacks(log):
     return log.count("Traceback")
 
@@ -226,6 +271,7 @@ def main(argv=None):
     parser.add_argument("--storm", type=int, default=0, help="connections of the storm")
     parser.add_argument("--churn", type=float, default=0, help="seconds of the churn probe")
     parser.add_argument("--outage", type=float, default=0, help="seconds Redis stays down")
+    parser.add_argument("--stalled", type=float, default=0, help="seconds of a client that stops reading")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args(argv)
     folder = Path(args.step)
@@ -239,13 +285,15 @@ def main(argv=None):
             if uses_redis:
                 redis = stack.enter_context(RedisServer())
                 env["REDIS_URL"] = redis_url = redis.url
-            for probe in ("idle", "storm", "churn", "outage"):
+            for probe in ("idle", "storm", "churn", "outage", "stalled"):
                 amount = getattr(args, probe)
                 if not amount:
                     continue
                 server = stack.enter_context(DaphneServer(folder, env=env))
                 if probe == "idle":
                     result = asyncio.run(idle(server, seconds=amount))
+                elif probe == "stalled":
+                    result = asyncio.run(stalled(server, amount))
                 elif probe == "outage":
                     result = asyncio.run(outage(server, redis, amount))
                 elif probe == "storm":
