@@ -1,7 +1,8 @@
 """Real use, measured: idle sockets, a storm of connections, churn (issue 12).
 
-    python -m bench.realuse step03_channel_layer [--idle 60] [--storm 1000] [--churn 30]
-    python -m bench.realuse step04_redis_backend --repeat 3
+    python -m bench.realuse step03_channel_layer --idle 60 --storm 1000 --churn 30
+    python -m bench.realuse step04_redis_backend --outage 5 --stalled 70 --repeat 3
+    python -m bench.realuse step04_redis_backend --churn 30 --let-the-pop-finish
 
 Each probe runs a step folder on a real daphne (and, for the Redis steps, a
 real redis-server of its own), with real WebSocket clients, and prints what a
@@ -11,7 +12,12 @@ room full of attendees would see:
 - storm: that many handshakes at once, then every client aborts (no close
   frame); how many were accepted, and how many group members stay in Redis;
 - churn: steady clients chat while others join and leave the same room;
-  deliveries the steady ones lost, and tracebacks in the server log.
+  deliveries the steady ones lost, and tracebacks in the server log;
+- outage: Redis stops, then comes back; what open chats and newcomers get,
+  and how soon the same server chats again;
+- stalled: a client stops reading; the server's memory, and when it drops it.
+
+Probes that are not asked for (0) do not run; each runs on a daphne of its own.
 """
 import argparse
 import asyncio
@@ -24,6 +30,7 @@ from pathlib import Path
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bench.experiment import pop_finishing_copy
 from workshop.clients import allow_open_files
 from workshop.redis import RedisServer, group_members
 from workshop.servers import DaphneServer
@@ -86,7 +93,10 @@ async def storm(server, count=1000, redis_url=None, settle=15):
         # Daphne learns of the aborts and runs each consumer's disconnect().
         deadline = time.monotonic() + settle
         while True:
-            members = sum(group_members(redis_url).values())
+            members = sum(
+                count for group, count in group_members(redis_url).items()
+                if group.startswith("chat_storm")
+            )
             if members == 0 or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)
@@ -182,6 +192,7 @@ async def outage(server, redis, seconds=5):
         redis.start()
     back = time.monotonic()
     attempts = 0
+    failures = []
     while True:
         attempts += 1
         try:
@@ -190,10 +201,12 @@ async def outage(server, redis, seconds=5):
             await asyncio.wait_for(ws.recv(), 5)
             await ws.close()
             break
-        except (InvalidStatus, ConnectionClosed, asyncio.TimeoutError):
+        except (InvalidStatus, ConnectionClosed, asyncio.TimeoutError) as error:
+            failures.append(repr(error)[:120])
             await asyncio.sleep(0.1)
     return {"open_chat_closed": closed, "newcomer": newcomer,
-            "chat_again_after_s": round(time.monotonic() - back, 2), "attempts": attempts}
+            "chat_again_after_s": round(time.monotonic() - back, 2), "attempts": attempts,
+            "failed_attempts": failures}
 
 
 async def stalled(server, seconds=70, rate=200, size=1000):
@@ -272,14 +285,19 @@ def main(argv=None):
     parser.add_argument("--churn", type=float, default=0, help="seconds of the churn probe")
     parser.add_argument("--outage", type=float, default=0, help="seconds Redis stays down")
     parser.add_argument("--stalled", type=float, default=0, help="seconds of a client that stops reading")
+    parser.add_argument("--let-the-pop-finish", action="store_true",
+                        help="run on a copy whose layer lets a cancelled read finish (bench/experiment.py)")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args(argv)
     folder = Path(args.step)
     if not folder.is_absolute():
         folder = REPO / folder
-    uses_redis = "RedisChannelLayer" in (folder / "mysite" / "settings.py").read_text()
     for repeat in range(args.repeat):
         with ExitStack() as stack:
+            served = folder
+            if args.let_the_pop_finish:
+                served = stack.enter_context(pop_finishing_copy(folder))
+            uses_redis = "RedisChannelLayer" in (served / "mysite" / "settings.py").read_text()
             env = {"DJANGO_SETTINGS_MODULE": "mysite.settings"}
             redis_url = None
             if uses_redis:
@@ -289,7 +307,7 @@ def main(argv=None):
                 amount = getattr(args, probe)
                 if not amount:
                     continue
-                server = stack.enter_context(DaphneServer(folder, env=env))
+                server = stack.enter_context(DaphneServer(served, env=env))
                 if probe == "idle":
                     result = asyncio.run(idle(server, seconds=amount))
                 elif probe == "stalled":
@@ -310,7 +328,8 @@ def main(argv=None):
                 killed = [line for line in log.splitlines() if "took too long" in line]
                 if killed:
                     result["first_killed"] = killed[0][-400:]
-                print(f"[{folder.name} #{repeat + 1}] {probe}: {json.dumps(result)}", flush=True)
+                label = folder.name + (" (pop finishing)" if args.let_the_pop_finish else "")
+                print(f"[{label} #{repeat + 1}] {probe}: {json.dumps(result)}", flush=True)
                 server.stop()
 
 
