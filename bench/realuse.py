@@ -284,9 +284,10 @@ def main(argv=None):
     parser.add_argument("--storm", type=int, default=0, help="connections of the storm")
     parser.add_argument("--churn", type=float, default=0, help="seconds of the churn probe")
     parser.add_argument("--outage", type=float, default=0, help="seconds Redis stays down")
-    parser.add_argument("--stalled", type=float, default=0, help="seconds of a client that stops reading")
+    parser.add_argument("--stalled", type=float, default=0,
+                        help="seconds of a client that stops reading")
     parser.add_argument("--let-the-pop-finish", action="store_true",
-                        help="run on a copy whose layer lets a cancelled read finish (bench/experiment.py)")
+                        help="on a copy whose layer lets a cancelled read finish")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args(argv)
     folder = Path(args.step)

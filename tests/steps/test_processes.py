@@ -3,6 +3,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from workshop.clients import chat_client
+from workshop.redis import RedisServer
+from workshop.servers import DaphneServer
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,7 @@ async def test_redis_layer_carries_a_room_across_processes(server, second_server
 )
 @pytest.mark.steps(4)
 async def test_limit_redis_outage_ends_open_chats_and_refuses_newcomers(
-    redis_server, start_server
+    redis_server, project
 ):
     """The limit that step 5 lifts: step 4 does nothing about a Redis outage.
 
@@ -63,40 +65,45 @@ async def test_limit_redis_outage_ends_open_chats_and_refuses_newcomers(
     accept(), which daphne answers with HTTP 500. When Redis is back, the same
     server process chats again: redis-py reconnects by itself.
     """
-    server = start_server()  # a server of its own, so that its log shows only this
-    async with chat_client(server, "lobby") as alice:
-        await alice.send_message("before the outage")
-        assert await alice.receive() == {"message": "before the outage"}
+    # A Redis and a server of their own: the other tests' server keeps its Redis,
+    # and this server's log shows only this story. (redis_server: skip without Redis.)
+    with RedisServer() as redis, DaphneServer(project, env={"REDIS_URL": redis.url}) as server:
+        async with chat_client(server, "lobby") as alice:
+            await alice.send_message("before the outage")
+            assert await alice.receive() == {"message": "before the outage"}
 
-        redis_server.stop()
-        try:
-            with pytest.raises(ConnectionClosed):
-                await alice.receive(timeout=15)
-            assert alice.websocket.close_code == 1011
+            redis.stop()
+            try:
+                with pytest.raises(ConnectionClosed):
+                    await alice.receive(timeout=15)
+                assert alice.websocket.close_code == 1011
 
-            with pytest.raises(InvalidStatus) as refused:
-                async with chat_client(server, "lobby", open_timeout=15):
-                    pass
-            assert refused.value.response.status_code == 500
-        finally:
-            redis_server.start()
+                with pytest.raises(InvalidStatus) as refused:
+                    async with chat_client(server, "lobby", open_timeout=15):
+                        pass
+                assert refused.value.response.status_code == 500
+            finally:
+                redis.start()
 
-    # Redis is back (empty: it keeps nothing on disk), and so is the chat. The
-    # pool may still hand out a connection that died with Redis: the handshake
-    # that gets it fails with a 500 (step 5 retries on a fresh connection).
-    failed_attempts = 0
-    while True:
-        try:
-            async with chat_client(server, "lobby") as bob, chat_client(server, "lobby") as carol:
-                await bob.send_message("after the outage")
-                assert await bob.receive() == {"message": "after the outage"}
-                assert await carol.receive() == {"message": "after the outage"}
-            break
-        except InvalidStatus as refused:
-            assert refused.response.status_code == 500
-            failed_attempts += 1
-            assert failed_attempts <= 3, "the server did not chat again after Redis came back"
+        # Redis is back (empty: it keeps nothing on disk), and so is the chat. The
+        # pool may still hand out a connection that died with Redis: the handshake
+        # that gets it fails with a 500 (step 5 retries on a fresh connection).
+        failed_attempts = 0
+        while True:
+            try:
+                async with (
+                    chat_client(server, "lobby") as bob,
+                    chat_client(server, "lobby") as carol,
+                ):
+                    await bob.send_message("after the outage")
+                    assert await bob.receive() == {"message": "after the outage"}
+                    assert await carol.receive() == {"message": "after the outage"}
+                break
+            except InvalidStatus as refused:
+                assert refused.response.status_code == 500
+                failed_attempts += 1
+                assert failed_attempts <= 3, "the server did not chat again after Redis came back"
 
-    log = server.log()
-    assert log.count("Exception inside application") == 2 + failed_attempts, log
-    assert "redis.exceptions.ConnectionError" in log, log
+        log = server.log()
+        assert log.count("Exception inside application") == 2 + failed_attempts, log
+        assert "redis.exceptions.ConnectionError" in log, log

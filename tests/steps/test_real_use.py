@@ -17,25 +17,27 @@ IDLE_SECONDS = 16
 STORM = 1000
 
 
-def members_left(step):
-    """Group members still in Redis (step 4 on), or None without Redis."""
+def members_left(step, room_prefix):
+    """Members still in Redis of the rooms whose names start so (step 4 on)."""
     if step < 4:
-        return None
+        return None  # no Redis to look into: the in-memory layer is in the server
     from workshop.redis import group_members
 
-    return sum(group_members(os.environ["REDIS_URL"]).values())
+    groups = group_members(os.environ["REDIS_URL"])
+    return sum(n for group, n in groups.items() if group.startswith(f"chat_{room_prefix}"))
 
 
 def assert_no_traceback(log):
     if "Traceback" in log:
         first = log[log.index("Traceback"):][:3000]
-        raise AssertionError(f"{log.count('Traceback')} tracebacks in the log, the first:\n{first}")
+        count = log.count("Traceback")
+        raise AssertionError(f"{count} tracebacks in the log, the first:\n{first}")
 
 
-async def wait_until_no_members(step, timeout=30):
+async def wait_until_no_members(step, room_prefix, timeout=30):
     """Once every client has gone, no group membership may remain."""
     deadline = time.monotonic() + timeout
-    while (left := members_left(step)) and time.monotonic() < deadline:
+    while (left := members_left(step, room_prefix)) and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
     assert not left, f"{left} group members stayed in Redis after every client left"
 
@@ -85,7 +87,7 @@ async def test_storm_of_1000_handshakes_is_accepted_and_leaves_no_member_behind(
         websocket.transport.abort()  # gone without a goodbye, like a dropped laptop
     assert not failures, f"{len(failures)} of {STORM} refused, the first: {failures[0]!r}"
 
-    await wait_until_no_members(step)
+    await wait_until_no_members(step, "storm")
     async with chat_client(server, "storm0") as alice:
         await alice.send_message("after the storm")
         assert await alice.receive(timeout=10) == {"message": "after the storm"}
@@ -151,5 +153,5 @@ async def test_clients_coming_and_going_leave_no_traceback_and_no_member(step, s
                 assert not missing, (
                     f"client {number} missed {len(missing)} of {len(sent)} messages"
                 )
-    await wait_until_no_members(step)
+    await wait_until_no_members(step, "churn")
     assert_no_traceback(server.log())
