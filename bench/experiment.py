@@ -1,9 +1,16 @@
-"""The serialise-once experiment, on copies of the steps (never the steps).
+"""Experiments on copies of the steps (never the steps).
 
-step03 and step04 encode a group message to JSON in chat_message(), that is
-once per receiver. A copy can encode it once in receive() and let
-chat_message() forward the text as it is. `python -m bench --experiment`
-measures both side by side.
+Serialise once: step03 and step04 encode a group message to JSON in
+chat_message(), that is once per receiver. A copy can encode it once in
+receive() and let chat_message() forward the text as it is.
+`python -m bench --experiment` measures both side by side.
+
+Let the pop finish: a copy of step04 whose channel layer, when a receive is
+cancelled while its BZPOPMIN is in flight, lets the pop finish (its message
+then waits in the layer's backup queue for the next receive) instead of
+dropping the connection with the message in it. `python -m bench.realuse
+--let-the-pop-finish` runs the churn probe on it: if it loses nothing where
+step04 loses messages, the cancelled read is the cause.
 """
 import shutil
 import tempfile
@@ -38,4 +45,42 @@ def serialise_once_copy(step_folder):
                 raise RuntimeError(f"{consumers}: expected this once: {old}")
             code = code.replace(old, new)
         consumers.write_text(code)
+        yield copy
+
+
+POP_FINISHING_LAYER = '''"""Experiment only: RedisChannelLayer that lets a cancelled pop finish."""
+import asyncio
+
+from channels_redis.core import RedisChannelLayer
+
+
+class PopFinishingRedisChannelLayer(RedisChannelLayer):
+    async def _brpop_with_clean(self, index, channel, timeout):
+        pop = asyncio.ensure_future(super()._brpop_with_clean(index, channel, timeout))
+        try:
+            return await asyncio.shield(pop)
+        except asyncio.CancelledError:
+            # The pop may already hold a message: let it reach the backup queue.
+            await asyncio.gather(pop, return_exceptions=True)
+            raise
+'''
+
+
+@contextmanager
+def pop_finishing_copy(step_folder):
+    """Yield a temporary copy of step04 on PopFinishingRedisChannelLayer."""
+    with tempfile.TemporaryDirectory(prefix="bench-pop-finishing-") as parent:
+        copy = Path(parent) / Path(step_folder).name
+        shutil.copytree(
+            step_folder, copy, ignore=shutil.ignore_patterns("db.sqlite3", "__pycache__")
+        )
+        (copy / "mysite" / "pop_finishing_layer.py").write_text(POP_FINISHING_LAYER)
+        settings = copy / "mysite" / "settings.py"
+        old = '"BACKEND": "channels_redis.core.RedisChannelLayer",'
+        code = settings.read_text()
+        if code.count(old) != 1:
+            raise RuntimeError(f"{settings}: expected this once: {old}")
+        settings.write_text(code.replace(
+            old, '"BACKEND": "mysite.pop_finishing_layer.PopFinishingRedisChannelLayer",'
+        ))
         yield copy

@@ -7,10 +7,11 @@ workshop.servers.DaphneServer or bench.floor.FloorServer.
 import asyncio
 import json
 import os
-import resource
 import time
 
 from websockets.asyncio.client import connect
+
+from workshop.clients import allow_open_files
 
 # No compression (daphne does not offer it, so the floor server must not
 # either), no proxy from the environment, short closing handshakes.
@@ -69,15 +70,6 @@ class CpuMeter:
         used["load generator"] = time.process_time() - self.begin_self
         used["others"] = max(0.0, machine_busy_seconds() - self.begin_machine - sum(used.values()))
         return used, {name: round(100 * seconds / wall) for name, seconds in used.items()}
-
-
-def allow_open_files(count):
-    """Raise this process's soft limit on open files to `count` if it is lower."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < count:
-        wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 # --- Clients ----------------------------------------------------------------------

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
+from workshop.clients import allow_open_files
 from workshop.redis import RedisServer, find_redis_server
 from workshop.servers import DaphneServer
 from workshop.steps import REPO, step_folder
@@ -382,7 +383,7 @@ def main(argv=None):
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
 
     # Servers started from here inherit this limit: raise it before starting any.
-    load.allow_open_files(plan.connections + 500)
+    allow_open_files(plan.connections + 500)
     started = time.perf_counter()
     results = {"mode": mode, "plan": asdict(plan), "machine": machine()}
     say(f"Benchmarks ({mode}) on {results['machine']['cores']} cores, "

@@ -1,9 +1,19 @@
 """A real WebSocket client that speaks the chat's JSON frames (tests, notebooks)."""
 import asyncio
 import json
+import resource
 from contextlib import asynccontextmanager
 
 from websockets.asyncio.client import connect
+
+
+def allow_open_files(count):
+    """Raise this process's soft limit on open files to `count` if it is lower."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < count:
+        wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 class ChatClient:

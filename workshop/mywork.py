@@ -79,6 +79,9 @@ def serve(port):
             with redis_available(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)):
                 return subprocess.call(runserver)
         return subprocess.call(runserver)
+    except RuntimeError as error:  # no Redis, or not a Redis on its port
+        print(error, file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
 

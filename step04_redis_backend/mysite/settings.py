@@ -5,9 +5,6 @@ For development only: the secret key is public and DEBUG is on.
 import os
 from pathlib import Path
 
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = "django-insecure-workshop-key-for-local-development-only"
@@ -74,22 +71,21 @@ USE_TZ = True
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The channel layer lets consumers send messages to each other. Redis keeps
-# it outside the server process, so every process that uses the same Redis
-# shares the same groups: clients on different servers chat in one room.
+# The channel layer lets consumers send messages to each other. This one
+# lives in Redis: every server process that uses the same Redis shares its
+# groups, so a room spans processes (and machines).
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            "hosts": [
-                {
-                    "address": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-                    # After Redis restarts, the pooled connections are dead.
-                    # Retry once, on a new connection, instead of failing.
-                    "retry": Retry(NoBackoff(), retries=1),
-                }
-            ],
-            "capacity": 1000,
-        },
+        # Messages a server process may have waiting in Redis before the
+        # layer drops new ones (default 100). A burst needs more: see README.
+        "CONFIG": {"capacity": 1000, "hosts": [{
+            "address": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            # The layer waits for messages with 5 s blocking reads; redis-py 8
+            # would cut every read at 5 s and end the socket: no read timeout.
+            "socket_timeout": None,
+            # redis-py 8 pools stop at 100 connections: too few for a burst.
+            "max_connections": 2000,
+        }]},
     }
 }

@@ -26,12 +26,15 @@ BAD_FRAMES = {
     "message is an object": '{"message": {"nested": true}}',
     "message is blank": '{"message": "   "}',
     "message too long": json.dumps({"message": "x" * 1001}),
-    "frame too long": json.dumps({"message": "x", "padding": "y" * 10_000}),
+    "frame too long": json.dumps({"message": "x", "padding": "y" * 20_000}),
     "deeply nested JSON": "[" * 3000 + "]" * 3000,
+    # Valid JSON, but half of an emoji: no text frame or channel layer carries it.
+    "lone surrogate": '{"message": "\\ud800"}',
+    "1,001 emoji, escaped": json.dumps({"message": "\N{GRINNING FACE}" * 1001}),
 }
 
 # Room names the routes refuse: not group-name characters, or too long.
-BAD_ROOM_NAMES = ["caf%C3%A9", "two%20words", "a" * 81, "semi;colon"]
+BAD_ROOM_NAMES = ["caf%C3%A9", "two%20words", "a" * 81, "semi;colon", ".", ".."]
 
 
 @pytest.fixture(autouse=True)
@@ -205,8 +208,23 @@ async def test_longest_allowed_message_is_accepted():
     await client.disconnect()
 
 
+@pytest.mark.hint(
+    "Use parse_message() from chat/protocol.py: it counts the message's characters, "
+    "not the escapes in the frame."
+)
+async def test_longest_message_in_escaped_emoji_is_accepted():
+    # Python's json.dumps escapes each emoji as \ud83d\ude00: 12,015 characters
+    # of frame for a message of 1,000 characters.
+    text = "\N{GRINNING FACE}" * 1000
+    client = communicator()
+    await client.connect()
+    await client.send_to(text_data=json.dumps({"message": text}))
+    assert await client.receive_json_from() == {"message": text}
+    await client.disconnect()
+
+
 @pytest.mark.hint('Does the route in chat/routing.py use ROOM_NAME_PATTERN from chat/protocol.py?')
-@pytest.mark.parametrize("room", ["a", "Room_1", "x.y-z", "a" * 80])
+@pytest.mark.parametrize("room", ["a", "Room_1", "x.y-z", "a" * 80, "..."])
 async def test_room_names_that_are_allowed(room):
     client = communicator(room)
     connected, _ = await client.connect()

@@ -48,7 +48,9 @@ def test_room_page_has_the_chat_and_its_room_name(server):
 
 
 @pytest.mark.hint('The room URL in chat/urls.py uses ROOM_NAME_PATTERN, like the WebSocket route.')
-@pytest.mark.parametrize("path", ["/chat/caf%C3%A9/", "/chat/" + "a" * 81 + "/"])
+@pytest.mark.parametrize(
+    "path", ["/chat/caf%C3%A9/", "/chat/" + "a" * 81 + "/", "/chat/./", "/chat/../"]
+)
 def test_room_page_for_a_name_no_socket_would_accept_is_404(server, path):
     assert get(server.url + path)[0] == 404
 
@@ -131,7 +133,9 @@ async def test_burst_of_40_clients_loses_nothing_and_keeps_order(server):
 
 
 @pytest.mark.parametrize(
-    "frame", ["", "not json", "[1, 2]", '{"message": 7}', '{"message": ""}', b"\x00\x01"]
+    "frame",
+    ["", "not json", "[1, 2]", '{"message": 7}', '{"message": ""}', b"\x00\x01",
+     '{"message": "\\ud800"}'],
 )
 @pytest.mark.hint('Does receive() answer InvalidMessage with {"error": ...} instead of raising?')
 async def test_bad_frames_get_an_error_and_the_chat_goes_on(server, frame):
@@ -162,7 +166,9 @@ async def test_huge_frame_closes_the_connection_and_the_server_serves_on(server)
 
 
 @pytest.mark.parametrize(
-    "path", ["/ws/chat/caf%C3%A9/", "/ws/chat/a%20b/", "/ws/chat/" + "a" * 81 + "/", "/ws/nope/"]
+    "path",
+    ["/ws/chat/caf%C3%A9/", "/ws/chat/a%20b/", "/ws/chat/" + "a" * 81 + "/", "/ws/nope/",
+     "/ws/chat/./", "/ws/chat/../"],
 )
 @pytest.mark.hint(
     "Does the last route in chat/routing.py send every other path to RejectConsumer?"

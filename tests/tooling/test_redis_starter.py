@@ -1,5 +1,7 @@
 """workshop.redis: use a running Redis, or start one, or explain how to get one."""
 import os
+import socket
+import threading
 
 from workshop.ports import free_port, is_listening
 from workshop.redis import RedisServer, answers_ping, redis_available
@@ -44,3 +46,28 @@ def test_without_any_redis_it_says_how_to_get_one(run, python, tmp_path):
     assert result.returncode == 1
     assert "apt-get install redis-server" in result.stderr
     assert "brew install redis" in result.stderr
+
+
+def test_something_else_on_the_redis_port_is_named_not_used(run, python):
+    # An HTTP-like server holds the port: it accepts connections, answers
+    # PING with something that is not "+PONG". Nothing must start, nothing run.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def answer_everyone():
+            while True:
+                try:
+                    connection, _ = listener.accept()
+                except OSError:  # the listener was closed: the test is over
+                    return
+                with connection:
+                    connection.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+        threading.Thread(target=answer_everyone, daemon=True).start()
+        env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+        result = run(python, "-m", "workshop.redis", "--", python, "-c", "exit(0)", env=env)
+    assert result.returncode == 1
+    assert "does not answer Redis's PING" in result.stderr
+    assert "Using the Redis" not in result.stdout
