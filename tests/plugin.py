@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from workshop.ports import free_port
+from workshop.production import local_settings
 from workshop.steps import REPO, STEPS, step_folder
 
 STEP_TESTS = REPO / "tests" / "steps"
@@ -72,6 +73,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
     # Step 4 reads REDIS_URL when its settings load, which is now. Point it at
     # the Redis the tests will start on a free port, never at the user's own.
     os.environ["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    if options.step >= 5:
+        # From step 5 on, the settings read their secrets from the environment.
+        os.environ.update(local_settings())
 
 
 def pytest_configure(config):

@@ -89,3 +89,40 @@ class DaphneServer(ServerProcess):
     def command(self):
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                 "mysite.asgi:application"]
+
+
+def uvicorn_command(port, workers):
+    """How production starts the step: `uvicorn mysite.asgi:application`, run in its folder."""
+    # --ws-max-size: refuse frames over 1 MiB, as daphne does (uvicorn's
+    # default is 16 MiB). --lifespan off: Channels' ProtocolTypeRouter serves
+    # "http" and "websocket" only, and uvicorn would say so at every start.
+    return [sys.executable, "-m", "uvicorn", "mysite.asgi:application",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--ws-max-size", str(1024 * 1024), "--lifespan", "off"]
+
+
+class UvicornServer(ServerProcess):
+    """A step served as in production: uvicorn with several worker processes.
+
+    The workers share one listening socket; the operating system gives each
+    new connection to one of them.
+    """
+
+    name = "uvicorn"
+
+    def __init__(self, project_dir, workers=2, port=None, env=None, options=()):
+        self.project_dir = Path(project_dir).resolve()
+        self.workers = workers
+        self.options = list(options)
+        super().__init__(port, env, cwd=self.project_dir)
+
+    def command(self):
+        return [*uvicorn_command(self.port, self.workers), *self.options]
+
+    def worker_pids(self):
+        """The process ids of the workers alive now (children of uvicorn's parent)."""
+        import psutil
+
+        return [child.pid for child in psutil.Process(self.process.pid).children()
+                if child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+                and "spawn_main" in " ".join(child.cmdline())]

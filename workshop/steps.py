@@ -19,6 +19,7 @@ STEP_FOLDERS = {
     2: "step02_async_consumer",
     3: "step03_channel_layer",
     4: "step04_redis_backend",
+    5: "step05_production",
 }
 
 # The steps an attendee can check, catch up to and test: all but the start.

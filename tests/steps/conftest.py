@@ -7,7 +7,8 @@ import pytest
 
 from tests.support import skip_or_fail
 from workshop.redis import HOW_TO_GET_REDIS, RedisServer, find_redis_server, host_and_port
-from workshop.servers import DaphneServer
+from workshop.production import prepare
+from workshop.servers import DaphneServer, UvicornServer
 
 
 @pytest.fixture(scope="session")
@@ -36,15 +37,35 @@ def redis_server(step):
 
 
 @pytest.fixture(scope="session")
-def start_server(request, step, project):
-    """Start another daphne process serving the project; stopped at the end."""
+def production_env(step, project):
+    """From step 5 on: the environment the settings read, after a deploy's
+    migrate and collectstatic."""
+    if step < 5:
+        return {}
+    env = dict(os.environ)  # tests/plugin.py put the settings' variables there
+    prepare(project, env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def start_server(request, step, project, production_env):
+    """Start another server serving the project; all are stopped at the end.
+
+    Steps 1-4 run under daphne, as `manage.py runserver` does; from step 5 on,
+    under uvicorn with 2 worker processes, as in production. Keyword
+    arguments go to UvicornServer (workers, env, options).
+    """
     if step >= 4:
         request.getfixturevalue("redis_server")
     servers = []
 
-    def start():
-        server = DaphneServer(project).start()
-        servers.append(server)
+    def start(**options):
+        if step >= 5:
+            env = {**production_env, **options.pop("env", {})}
+            server = UvicornServer(project, env=env, **options)
+        else:
+            server = DaphneServer(project, **options)
+        servers.append(server.start())
         return server
 
     yield start

@@ -14,13 +14,14 @@ HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
 
 @pytest.fixture
 def open_room(browser, server):
-    """Open a room in a window of its own; the windows close after the test."""
+    """Open a room in a window of its own (on `server`, or on the server given);
+    the windows close after the test."""
     first_window = browser.current_window_handle
     opened = []
 
-    def open_room(room):
+    def open_room(room, on=server):
         browser.switch_to.new_window("window")
-        browser.get(f"{server.url}/chat/{room}/")
+        browser.get(f"{on.url}/chat/{room}/")
         wait_for(browser, lambda: browser.execute_script("return chatSocket.readyState") == 1)
         opened.append(browser.current_window_handle)
         return browser.current_window_handle
@@ -77,7 +78,7 @@ def test_sender_sees_its_message_and_the_other_window_does_not(browser, open_roo
     "Does the consumer join a group on connect (group_add) and send to that group "
     "(group_send)?"
 )
-@pytest.mark.steps(3, 4)
+@pytest.mark.steps(3, 4, 5)
 def test_both_windows_in_the_room_see_the_message_and_another_room_does_not(
     browser, open_room
 ):
@@ -113,3 +114,22 @@ def test_bad_input_shows_an_error_line_and_the_chat_goes_on(browser, open_room):
     wait_for_log(browser, alice, "[error]")
     send(browser, alice, "still chatting")
     wait_for_log(browser, alice, "still chatting")
+
+
+@pytest.mark.hint(
+    "room.html opens a new WebSocket in onclose, after a delay that doubles up to 30 s,"
+    " and writes [reconnected] when it is back."
+)
+@pytest.mark.steps(5)
+def test_the_page_reconnects_by_itself_after_a_server_restart(browser, open_room, start_server):
+    server = start_server()
+    alice, bob = open_room("restart", on=server), open_room("restart", on=server)
+    server.stop()
+    wait_for_log(browser, alice, "[disconnected")
+    send(browser, alice, "typed while the server was down")
+    wait_for_log(browser, alice, "[not sent: disconnected]")
+    server.start()
+    for window in (alice, bob):
+        wait_for(browser, lambda: "[reconnected]" in chat_log(browser, window), timeout=40)
+    send(browser, bob, "after the restart")
+    wait_for_log(browser, alice, "after the restart")

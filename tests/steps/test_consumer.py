@@ -144,7 +144,7 @@ async def test_echo_does_not_reach_another_client_in_the_room():
     'Does connect() group_add the room group, and receive() group_send {"type": '
     '"chat.message", ...} with a chat_message() method that sends it on?'
 )
-@pytest.mark.steps(3, 4)
+@pytest.mark.steps(3, 4, 5)
 async def test_message_reaches_the_room_and_only_the_room():
     alice, bob, carol = communicator("lobby"), communicator("lobby"), communicator("other")
     for client in (alice, bob, carol):
@@ -158,7 +158,7 @@ async def test_message_reaches_the_room_and_only_the_room():
 
 
 @pytest.mark.hint('Does disconnect() call group_discard with the same group name?')
-@pytest.mark.steps(3, 4)
+@pytest.mark.steps(3, 4, 5)
 async def test_a_client_that_left_gets_nothing_more():
     alice, bob = communicator(), communicator()
     await alice.connect()
