@@ -14,8 +14,8 @@ STEP3 := step03_channel_layer
 STEP4 := step04_redis_backend
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-dev wheelhouse step1 step2 step3 step4 step4-cluster redis \
-        test clean
+.PHONY: help setup setup-dev wheelhouse step1 step2 step3 step4 step4-cluster step5 \
+        step5-memory step5-nginx step6 redis test clean
 
 help: ## List the commands
 	@echo "Real-time Django with Channels: the workshop's commands"
@@ -89,6 +89,17 @@ step4-cluster: $(VENV)/.installed ## Run step 4 twice, on ports 8000 and 8001, s
 	    ../$(PY) -m daphne -b 127.0.0.1 -p 8000 mysite.asgi:application & \
 	    ../$(PY) -m daphne -b 127.0.0.1 -p 8001 mysite.asgi:application & \
 	    wait'
+
+# Step 5 on: the settings read the environment; workshop.production sets safe
+# local values, runs migrate and collectstatic, then uvicorn with 2 workers.
+step5: $(VENV)/.installed ## Run step 5: 2 uvicorn workers sharing Redis, as in production
+	$(PY) -m workshop.production 5 --port $(PORT)
+
+step5-memory: $(VENV)/.installed ## Run step 5's workers on the in-memory layer: a split room
+	$(PY) -m workshop.production 5 --port $(PORT) --memory
+
+step5-nginx: $(VENV)/.installed ## Run step 5 behind nginx on port 8080 (needs nginx)
+	$(PY) -m workshop.production 5 --port $(PORT) --nginx 8080
 
 redis: $(VENV)/.installed ## Run a Redis for step 4 on its own (Ctrl-C stops it)
 	$(PY) -m workshop.redis

@@ -7,7 +7,7 @@ With it, each affected socket is closed cleanly and logged in one line:
 - a client connecting while Redis is down is refused at the handshake
   (HTTP 403: closing before accept() means "refused");
 - an open chat is closed with code 4503 (ours: "service unavailable", in
-  the 4000-4999 range that the WebSocket protocol leaves to applications).
+  the 4000-4999 range that RFC 6455 reserves for private use).
 
 The page reconnects by itself (room.html), and the server keeps running:
 new connections chat again as soon as Redis is back.
