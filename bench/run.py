@@ -27,7 +27,8 @@ from pathlib import Path
 
 from workshop.clients import allow_open_files
 from workshop.redis import RedisServer, find_redis_server
-from workshop.servers import DaphneServer
+from workshop.production import local_settings, prepare
+from workshop.servers import DaphneServer, UvicornServer
 from workshop.steps import REPO, step_folder
 
 from . import load
@@ -38,6 +39,7 @@ RESULTS = REPO / "bench" / "results"
 SLOW_SITE = REPO / "bench" / "slow_site"
 STEP3 = step_folder(3)
 STEP4 = step_folder(4)
+STEP5 = step_folder(5)
 SECTIONS = ("io", "fanout", "scaleout", "connections")
 EXPERIMENTS = ("serialise-once", "churn")
 
@@ -69,13 +71,14 @@ PLANS = {
 # The fan-out configurations: the tables' labels, and the plots' short ones.
 SHORT = {
     "step03": "step03\nin-memory", "redis": "step04\nRedis", "pubsub": "step04\npub/sub",
-    "floor": "floor\nwebsockets", "one": "1 daphne", "two": "2 daphnes",
+    "step05": "step05\n2 uvicorn", "floor": "floor\nwebsockets", "one": "1 daphne", "two": "2 daphnes",
     "step03-once": "step03\nonce", "redis-once": "step04\nonce",
 }
 LABELS = {
     "step03": "step03, InMemoryChannelLayer",
     "redis": "step04, RedisChannelLayer",
     "pubsub": "step04, RedisPubSubChannelLayer",
+    "step05": "step05, RedisChannelLayer, 2 uvicorn workers",
     "floor": "floor: websockets only, no Django, no layer",
     "one": "step04 (RedisChannelLayer), 1 daphne",
     "two": "step04 (RedisChannelLayer), 2 daphnes, 1 Redis",
@@ -102,6 +105,14 @@ def redis_env(redis, layer="redis"):
         python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
         env.update(DJANGO_SETTINGS_MODULE="bench.step04_pubsub_settings", PYTHONPATH=python_path)
     return env
+
+
+def production_server(project, redis):
+    """A step from 5 on, as `make step5` serves it: 2 uvicorn workers, after a deploy's
+    migrate and collectstatic."""
+    env = {**os.environ, **step_env(REDIS_URL=redis.url), **local_settings()}
+    prepare(project, env)
+    return UvicornServer(project, workers=2, env=env)
 
 
 def start_all(stack, servers):
@@ -229,6 +240,7 @@ def measure_fanout(plan, redis):
             "step03": DaphneServer(STEP3, env=step_env()),
             "redis": DaphneServer(STEP4, env=redis_env(redis)),
             "pubsub": DaphneServer(STEP4, env=redis_env(redis, "pubsub")),
+            "step05": production_server(STEP5, redis),
             "floor": FloorServer(),
         }
         start_all(stack, list(servers.values()))
@@ -236,6 +248,10 @@ def measure_fanout(plan, redis):
             key: (server, [server], {"server": pid(server), "redis": pid(redis)})
             for key, server in servers.items()
         }
+        # uvicorn's parent only watches its workers: meter the workers.
+        workers = servers["step05"].worker_pids()
+        configs["step05"][2].pop("server")
+        configs["step05"][2].update({f"server {n}": p for n, p in enumerate(workers, 1)})
         return run_configs("fanout", plan, configs, dict.fromkeys(configs, "redis"), plan.repeats)
 
 
