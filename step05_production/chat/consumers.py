@@ -10,8 +10,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     Asynchronous: the handlers run on the server's event loop, with no
     thread of their own. While one awaits, the others keep running, so a
-    handler must await slow work and never block (no time.sleep, no
-    synchronous database call: wrap those in sync_to_async).
+    handler must await slow work and never block: no time.sleep, no blocking
+    library call (run it through sync_to_async). The ORM's plain methods raise
+    SynchronousOnlyOperation here; use its async ones (aget, acreate...).
     """
 
     async def connect(self):

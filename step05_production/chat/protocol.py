@@ -13,8 +13,10 @@ ROOM_NAME_PATTERN = r"[A-Za-z0-9_.-]{1,80}"
 
 MAX_MESSAGE_LENGTH = 1000  # characters; longer messages are refused, not cut
 
-# The longest valid frame: every character escaped as \uXXXX (six characters)
-# plus the JSON around it. Longer frames are refused before parsing them.
+# Room for a full message with every character escaped as \uXXXX (six
+# characters) plus the JSON around it; longer frames are refused before parsing.
+# (A character beyond U+FFFF escaped as two \uXXXX takes twelve; browsers'
+# JSON.stringify escapes none, so a frame from the chat page is far shorter.)
 MAX_FRAME_LENGTH = 6 * MAX_MESSAGE_LENGTH + 100
 
 

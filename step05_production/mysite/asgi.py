@@ -15,8 +15,9 @@ from mysite.redis_guard import RedisOutageGuard
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 
-# Set Django up before importing anything that touches models: the consumers
-# (through AuthMiddlewareStack) need the app registry to be ready.
+# Set Django up (settings, app registry) before importing code that may import
+# models: the routing imports the consumers, and a model imported before the
+# registry is ready raises AppRegistryNotReady.
 django_asgi_app = get_asgi_application()
 
 from chat.routing import websocket_urlpatterns  # noqa: E402 (must follow the setup)
@@ -26,8 +27,10 @@ application = ProtocolTypeRouter(
         # Ordinary requests (the pages, the admin) go to Django as usual.
         "http": django_asgi_app,
         # WebSocket handshakes pass three layers, outside in:
-        # - the origin check refuses pages served by other sites (HTTP 403),
-        #   so a random web page cannot open a socket to your chat;
+        # - the origin check refuses (HTTP 403) a handshake whose Origin host is
+        #   not in ALLOWED_HOSTS, or that has no Origin, so a page on another
+        #   site cannot open a socket here from a visitor's browser. It protects
+        #   browsers; it is not authentication: other clients can send any Origin;
         # - the auth stack puts the logged-in user in scope["user"];
         # - the guard closes sockets cleanly if Redis goes away;
         # - the router picks a consumer by path, like urls.py picks a view.
