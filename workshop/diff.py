@@ -22,7 +22,8 @@ from .steps import LAST_STEP, REPO, STEP_FOLDERS, display
 # Made by running or editing the code, not written by the lesson.
 IGNORED = [
     "__pycache__", "*.pyc", "*.pyo",
-    "db.sqlite3", "*.sqlite3-journal",
+    "db.sqlite3", "*.sqlite3-journal", "*.sqlite3-wal", "*.sqlite3-shm",
+    "staticfiles",  # what collectstatic gathers (steps 5 and 6)
     ".*",  # .DS_Store, .idea, .vscode, editor swap files
     "*~", "*.log",
     "README.md",

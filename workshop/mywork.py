@@ -18,7 +18,7 @@ from .redis import redis_available
 from .steps import DEFAULT_REDIS_URL, LAST_STEP, MYWORK, STEP_FOLDERS, STEPS, step_folder
 
 # Made by running a project, not part of it.
-GENERATED = shutil.ignore_patterns("db.sqlite3", "__pycache__", "*.pyc")
+GENERATED = shutil.ignore_patterns("db.sqlite3*", "staticfiles", "__pycache__", "*.pyc")
 
 
 def back_up(folder):

@@ -15,9 +15,9 @@ import subprocess
 import sys
 
 from .nginx import HOW_TO_GET_NGINX, NginxServer, find_nginx
-from .redis import DEFAULT_URL, redis_available
+from .redis import redis_available
 from .servers import uvicorn_command
-from .steps import step_folder
+from .steps import DEFAULT_REDIS_URL, step_folder
 
 
 def local_settings():
@@ -68,7 +68,7 @@ def main(argv=None):
     try:
         if args.memory:
             return serve(args.step, args.port, args.workers, True, args.nginx)
-        with redis_available(os.environ.get("REDIS_URL", DEFAULT_URL)):
+        with redis_available(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)):
             return serve(args.step, args.port, args.workers, False, args.nginx)
     except RuntimeError as error:  # no Redis, nginx would not start, ...
         print(error, file=sys.stderr)

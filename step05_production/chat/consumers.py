@@ -46,7 +46,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_message(self, event):
         # Called for each group message whose "type" is "chat.message"
         # (the dot becomes an underscore). Forward it to our WebSocket.
-        await self.send(text_data=json.dumps({"message": event["message"]}))
+        try:
+            await self.send(text_data=json.dumps({"message": event["message"]}))
+        except (OSError, RuntimeError):
+            # The client has just closed: the server refuses the send (daphne
+            # with a RuntimeError, uvicorn with an OSError). Nothing is lost,
+            # no one is left to read it; disconnect() comes next.
+            pass
 
 
 class RejectConsumer(AsyncWebsocketConsumer):

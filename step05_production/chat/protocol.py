@@ -8,16 +8,17 @@ import json
 
 # Room names are limited to what a channel-layer group name may contain
 # (ASCII letters, digits, "-", "_" and "."), so that every room can become a
-# group in step 3. Both urls.py and routing.py use this pattern.
-ROOM_NAME_PATTERN = r"[A-Za-z0-9_.-]{1,80}"
+# group in step 3. "." and ".." are refused: a browser reads them as "this
+# folder" and "the folder above", so no page could open those rooms. Both
+# urls.py and routing.py use this pattern, with "/" right after it.
+ROOM_NAME_PATTERN = r"(?!\.\.?/)[A-Za-z0-9_.-]{1,80}"
 
 MAX_MESSAGE_LENGTH = 1000  # characters; longer messages are refused, not cut
 
-# Room for a full message with every character escaped as \uXXXX (six
-# characters) plus the JSON around it; longer frames are refused before parsing.
-# (A character beyond U+FFFF escaped as two \uXXXX takes twelve; browsers'
-# JSON.stringify escapes none, so a frame from the chat page is far shorter.)
-MAX_FRAME_LENGTH = 6 * MAX_MESSAGE_LENGTH + 100
+# The longest valid frame: every character escaped, in the worst case as
+# \ud83d\ude00 (twelve characters for one emoji), plus the JSON around it.
+# Longer frames are refused before parsing them.
+MAX_FRAME_LENGTH = 12 * MAX_MESSAGE_LENGTH + 100
 
 
 class InvalidMessage(ValueError):
@@ -43,4 +44,10 @@ def parse_message(text_data=None, bytes_data=None):
         raise InvalidMessage('"message" must not be empty.')
     if len(message) > MAX_MESSAGE_LENGTH:
         raise InvalidMessage(f'"message" is too long (limit {MAX_MESSAGE_LENGTH}).')
+    try:
+        # JSON may escape half of an emoji alone ("\ud800"): not text, and
+        # nothing a text frame or the channel layer can carry on.
+        message.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidMessage('"message" must be text (no lone \\ud800-\\udfff).') from None
     return message

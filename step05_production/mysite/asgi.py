@@ -26,7 +26,7 @@ application = ProtocolTypeRouter(
     {
         # Ordinary requests (the pages, the admin) go to Django as usual.
         "http": django_asgi_app,
-        # WebSocket handshakes pass three layers, outside in:
+        # WebSocket handshakes pass four layers, outside in:
         # - the origin check refuses (HTTP 403) a handshake whose Origin host is
         #   not in ALLOWED_HOSTS, or that has no Origin, so a page on another
         #   site cannot open a socket here from a visitor's browser. It protects

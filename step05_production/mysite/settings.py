@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
-
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -104,23 +103,26 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
 
-# The channel layer lets consumers send messages to each other. Redis keeps
-# it outside the server process, so every process that uses the same Redis
-# shares the same groups: clients on different servers chat in one room.
+# The channel layer lets consumers send messages to each other. This one
+# lives in Redis: every server process that uses the same Redis shares its
+# groups, so a room spans processes (and machines).
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            "hosts": [
-                {
-                    "address": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-                    # After Redis restarts, the pooled connections are dead.
-                    # Retry once, on a new connection, instead of failing.
-                    "retry": Retry(NoBackoff(), retries=1),
-                    "socket_timeout": 10,  # PROVISIONAL: align with step 4's fix
-                }
-            ],
-            "capacity": 1000,
-        },
+        # channels_redis's RedisChannelLayer, with a fix for a message lost
+        # when a client leaves at the wrong moment (mysite/layers.py).
+        "BACKEND": "mysite.layers.RedisChannelLayer",
+        # Messages a server process may have waiting in Redis before the
+        # layer drops new ones (default 100). A burst needs more: see README.
+        "CONFIG": {"capacity": 1000, "hosts": [{
+            "address": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            # The layer waits for messages with 5 s blocking reads; redis-py 8
+            # would cut every read at 5 s and end the socket: no read timeout.
+            "socket_timeout": None,
+            # redis-py 8 pools stop at 100 connections: too few for a burst.
+            "max_connections": 2000,
+            # After Redis restarts, the pooled connections are dead.
+            # Retry once, on a new connection, instead of failing.
+            "retry": Retry(NoBackoff(), retries=1),
+        }]},
     }
 }

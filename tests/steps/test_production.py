@@ -7,14 +7,18 @@ import sys
 import urllib.request
 
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.support import skip_or_fail
 from workshop.clients import chat_client
 from workshop.nginx import HOW_TO_GET_NGINX, NginxServer, find_nginx
 from workshop.ports import wait_until
+from workshop.redis import RedisServer
 
-pytestmark = pytest.mark.steps(5)
+pytestmark = [
+    pytest.mark.steps(5),
+    pytest.mark.layer(3, "Production: uvicorn workers, the environment, nginx, Redis outages"),
+]
 
 # What `manage.py check --deploy` may still say with production values, and
 # why (step05_production/README.md): TLS, and so HSTS and the https redirect,
@@ -73,7 +77,7 @@ async def test_clients_on_both_workers_share_the_room(server):
     "mysite/settings_memory.py swaps in InMemoryChannelLayer: each worker then has"
     " its own layer, which is why production uses Redis."
 )
-async def test_limit_in_memory_layer_splits_the_room_across_workers(start_server):
+async def test_in_memory_layer_splits_the_room_across_workers(start_server):
     """Step 3's limit at production scale: one port, two workers, two rooms."""
     from contextlib import AsyncExitStack
 
@@ -122,7 +126,7 @@ async def test_a_killed_worker_is_replaced_and_the_room_chats_on(start_server):
 
 @pytest.mark.limit
 @pytest.mark.hint("Step 6 stores messages; before it, nothing replays what was missed.")
-async def test_limit_a_client_that_reconnects_has_missed_what_was_said(server):
+async def test_a_client_that_reconnects_has_missed_what_was_said(server):
     """The limit that step 6 lifts: the layer only delivers to who is there now."""
     async with chat_client(server, "away") as bob:
         async with chat_client(server, "away") as alice:
@@ -132,6 +136,49 @@ async def test_limit_a_client_that_reconnects_has_missed_what_was_said(server):
         assert await bob.receive() == {"message": "said while alice was away"}
         async with chat_client(server, "away") as alice_again:
             await alice_again.assert_receives_nothing(within=1)
+
+
+@pytest.mark.hint(
+    "Copy mysite/redis_guard.py, wrap URLRouter in RedisOutageGuard in asgi.py, and "
+    "add the retry to the Redis host settings."
+)
+async def test_redis_outage_closes_cleanly_and_chat_resumes_without_restart(
+    redis_server, start_server
+):
+    """Step 4's limit, lifted: one clean close or refusal per socket, then chat again."""
+    # A Redis and a server of their own: the other tests keep theirs, and this
+    # server's log shows only this story. (redis_server: skip without Redis.)
+    with RedisServer() as redis:
+        server = start_server(env={"REDIS_URL": redis.url})
+        async with chat_client(server, "lobby") as alice:
+            await alice.send_message("before the outage")
+            assert await alice.receive() == {"message": "before the outage"}
+
+            redis.stop()
+            try:
+                # The open chat is closed promptly with the guard's code.
+                with pytest.raises(ConnectionClosed):
+                    await alice.receive(timeout=15)
+                assert alice.websocket.close_code == 4503
+
+                # A newcomer is refused at the handshake, at once, not left hanging.
+                for _ in range(3):
+                    with pytest.raises(InvalidStatus) as refused:
+                        async with chat_client(server, "lobby", open_timeout=15):
+                            pass
+                    assert refused.value.response.status_code == 403
+            finally:
+                redis.start()
+
+        # Redis is back: the same server chats again, with no refusal in between.
+        async with chat_client(server, "lobby") as bob, chat_client(server, "lobby") as carol:
+            await bob.send_message("after the outage")
+            assert await bob.receive() == {"message": "after the outage"}
+            assert await carol.receive() == {"message": "after the outage"}
+
+        log = server.log()
+        assert "Traceback" not in log, log
+        assert log.count("Redis unavailable") >= 4, log  # one line per closed or refused socket
 
 
 @pytest.mark.hint(
