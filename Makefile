@@ -15,7 +15,7 @@ STEP4 := step04_redis_backend
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-dev wheelhouse step1 step2 step3 step4 step4-cluster step5 \
-        step5-memory step5-nginx step6 redis test clean
+        step5-memory step5-nginx step6 step6-memory step6-nginx redis test clean
 
 help: ## List the commands
 	@echo "Real-time Django with Channels: the workshop's commands"
@@ -100,6 +100,16 @@ step5-memory: $(VENV)/.installed ## Run step 5's workers on the in-memory layer:
 
 step5-nginx: $(VENV)/.installed ## Run step 5 behind nginx on port 8080 (needs nginx)
 	$(PY) -m workshop.production 5 --port $(PORT) --nginx 8080
+
+# Step 6 runs the same way; DATABASE_URL, if set, picks its database.
+step6: $(VENV)/.installed ## Run step 6: messages stored, caught up on reconnect
+	$(PY) -m workshop.production 6 --port $(PORT)
+
+step6-memory: $(VENV)/.installed ## Run step 6's workers on the in-memory layer: a split room
+	$(PY) -m workshop.production 6 --port $(PORT) --memory
+
+step6-nginx: $(VENV)/.installed ## Run step 6 behind nginx on port 8080 (needs nginx)
+	$(PY) -m workshop.production 6 --port $(PORT) --nginx 8080
 
 redis: $(VENV)/.installed ## Run a Redis for step 4 on its own (Ctrl-C stops it)
 	$(PY) -m workshop.redis

@@ -78,6 +78,9 @@ def markdown(results):
         lines += ["![Scale-out](scaleout.png)", ""]
     if "connections" in results:
         lines += connections_table(results["connections"])
+    if "history" in results:
+        lines += ["## 5. History: what storing each message costs", ""]
+        lines += fanout_tables(results["history"], "step05-history")
     if "experiment" in results:
         lines += ["## Experiment: serialise the group message once", ""]
         lines += fanout_tables(results["experiment"], "the step as it is")

@@ -3,13 +3,14 @@
     python -m bench                   the full run, into bench/results/ (make bench)
     python -m bench --quick           a short run, into bench/results/quick/
     python -m bench --out DIR         write somewhere else
-    python -m bench --only fanout     some sections (io, fanout, scaleout, connections),
-                                      into bench/results/partial/
+    python -m bench --only fanout     some sections (io, fanout, scaleout, connections,
+                                      history), into bench/results/partial/
     python -m bench --experiment serialise-once    the steps versus copies (see README)
     python -m bench --experiment churn             losses while clients come and go
 
-Every server is a real process on 127.0.0.1 (daphne, redis-server, the
-floor server) started here and stopped before the end, whatever happens.
+Every server is a real process on 127.0.0.1 (daphne, uvicorn, redis-server,
+postgres, the floor server) started here and stopped before the end, whatever
+happens.
 """
 import argparse
 import asyncio
@@ -17,6 +18,7 @@ import os
 import platform
 import statistics
 import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -26,8 +28,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 from workshop.clients import allow_open_files
-from workshop.redis import RedisServer, find_redis_server
+from workshop.postgres import PostgresServer, find_postgres_bin
 from workshop.production import local_settings, prepare
+from workshop.redis import RedisServer, find_redis_server
 from workshop.servers import DaphneServer, UvicornServer
 from workshop.steps import REPO, step_folder
 
@@ -40,7 +43,10 @@ SLOW_SITE = REPO / "bench" / "slow_site"
 STEP3 = step_folder(3)
 STEP4 = step_folder(4)
 STEP5 = step_folder(5)
-SECTIONS = ("io", "fanout", "scaleout", "connections")
+SECTIONS = ("io", "fanout", "scaleout", "connections", "history")
+# The quick run leaves out history, which prepares three production servers
+# first: `--quick --only history` runs it alone.
+QUICK_SECTIONS = ("io", "fanout", "scaleout", "connections")
 EXPERIMENTS = ("serialise-once", "churn")
 
 
@@ -73,6 +79,7 @@ SHORT = {
     "step03": "step03\nin-memory", "redis": "step04\nRedis", "pubsub": "step04\npub/sub",
     "step05": "step05\n2 uvicorn", "floor": "floor\nwebsockets", "one": "1 daphne", "two": "2 daphnes",
     "step03-once": "step03\nonce", "redis-once": "step04\nonce",
+    "step05-history": "step05", "step06-sqlite": "step06\nSQLite", "step06-postgres": "step06\nPostgreSQL",
 }
 LABELS = {
     "step03": "step03, InMemoryChannelLayer",
@@ -84,6 +91,9 @@ LABELS = {
     "two": "step04 (RedisChannelLayer), 2 daphnes, 1 Redis",
     "step03-once": "step03, serialised once (experiment)",
     "redis-once": "step04 RedisChannelLayer, serialised once (experiment)",
+    "step05-history": "step05, 2 uvicorn workers, nothing stored",
+    "step06-sqlite": "step06, 2 uvicorn workers, stored in SQLite",
+    "step06-postgres": "step06, 2 uvicorn workers, stored in PostgreSQL",
 }
 
 
@@ -282,6 +292,37 @@ def measure_connections(plan, redis):
     return result
 
 
+def measure_history(plan, redis):
+    """5. What storing each message costs: step 5 against step 6 on SQLite and,
+    if its server programs are installed, on PostgreSQL."""
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-history-")))
+        databases = {"step05-history": None, "step06-sqlite": f"sqlite:///{folder / 'db.sqlite3'}"}
+        if find_postgres_bin():
+            postgres = stack.enter_context(PostgresServer())
+            databases["step06-postgres"] = postgres.create_database("bench")
+        else:
+            say("[history] no PostgreSQL server programs: step06 on SQLite only")
+        servers = {}
+        for key, database_url in databases.items():
+            env = step_env(REDIS_URL=redis.url, **local_settings())
+            if database_url:
+                env["DATABASE_URL"] = database_url
+            project = step_folder(5 if key == "step05-history" else 6)
+            prepare(project, {**os.environ, **env})
+            servers[key] = UvicornServer(project, env=env)
+        start_all(stack, list(servers.values()))
+        # The workers' CPU (PostgreSQL's backends land in "others").
+        configs = {
+            key: (server, [server], {**{f"server {n}": worker for n, worker in
+                                        enumerate(server.worker_pids(), 1)},
+                                     "redis": pid(redis)})
+            for key, server in servers.items()
+        }
+        return run_configs("history", plan, configs, dict.fromkeys(configs, "step05-history"),
+                           plan.repeats)
+
+
 def measure_serialise_once(plan, redis, repeats):
     """The experiment: each step's consumer, then a copy that serialises once."""
     with ExitStack() as stack:
@@ -356,7 +397,7 @@ def machine():
         output = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
         redis_version = next((w[2:] for w in output.split() if w.startswith("v=")), output.strip())
     packages = ["Django", "channels", "daphne", "channels-redis", "redis", "websockets",
-                "Twisted", "autobahn", "asgiref", "msgpack"]
+                "Twisted", "autobahn", "asgiref", "msgpack", "uvicorn", "psycopg"]
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cores": os.cpu_count(),
@@ -393,7 +434,9 @@ def main(argv=None):
         out = RESULTS / "experiment"
     else:
         out = RESULTS / "partial" if args.only else RESULTS
-    sections = args.only.split(",") if args.only else list(SECTIONS)
+    sections = args.only.split(",") if args.only else list(
+        QUICK_SECTIONS if args.quick else SECTIONS
+    )
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
@@ -413,7 +456,8 @@ def main(argv=None):
             measure = {"io": lambda: measure_io(plan),
                        "fanout": lambda: measure_fanout(plan, redis),
                        "scaleout": lambda: measure_scaleout(plan, redis),
-                       "connections": lambda: measure_connections(plan, redis)}
+                       "connections": lambda: measure_connections(plan, redis),
+                       "history": lambda: measure_history(plan, redis)}
             for section in sections:
                 begin = time.perf_counter()
                 results[section] = measure[section]()

@@ -28,7 +28,9 @@ run but reported "not tried", since what they stand on is broken.
 """
 import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,12 @@ def pytest_load_initial_conftests(early_config, parser, args):
     if options.step >= 5:
         # From step 5 on, the settings read their secrets from the environment.
         os.environ.update(local_settings())
+    if options.step >= 6:
+        # Step 6 stores messages: in a database of the tests' own, never in
+        # the step folder's db.sqlite3.
+        database = Path(tempfile.mkdtemp(prefix="workshop-db-")) / "db.sqlite3"
+        os.environ["DATABASE_URL"] = f"sqlite:///{database}"
+        early_config.add_cleanup(lambda: shutil.rmtree(database.parent, ignore_errors=True))
 
 
 def pytest_configure(config):

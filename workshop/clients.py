@@ -1,10 +1,17 @@
-"""A real WebSocket client that speaks the chat's JSON frames (tests, notebooks)."""
+"""Real WebSocket clients that speak the chat's JSON frames (tests, notebooks, bench).
+
+ChatClient is one connection; ReconnectingClient follows step 6's room.html
+through reconnects, resends and duplicates.
+"""
 import asyncio
 import json
 import resource
+import random
+import secrets
 from contextlib import asynccontextmanager
 
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 
 def allow_open_files(count):
@@ -20,15 +27,23 @@ class ChatClient:
     def __init__(self, websocket):
         self.websocket = websocket
 
-    async def send_message(self, text):
-        await self.websocket.send(json.dumps({"message": text}))
+    async def send_message(self, text, key=None):
+        frame = {"message": text} if key is None else {"message": text, "key": key}
+        await self.websocket.send(json.dumps(frame))
 
     async def send_raw(self, frame):
         """Send any frame, str (text) or bytes (binary), as hostile clients do."""
         await self.websocket.send(frame)
 
     async def receive(self, timeout=5):
-        """The next frame, decoded from JSON."""
+        """The next frame, decoded from JSON, without the "id" that step 6 gives
+        each message: what the frame says, the same in every step."""
+        frame = await self.receive_frame(timeout)
+        frame.pop("id", None)
+        return frame
+
+    async def receive_frame(self, timeout=5):
+        """The next frame, decoded from JSON, exactly as it came."""
         return json.loads(await asyncio.wait_for(self.websocket.recv(), timeout))
 
     async def assert_receives_nothing(self, within=0.5):
@@ -40,7 +55,114 @@ class ChatClient:
 
 
 @asynccontextmanager
-async def chat_client(server, room, origin=None, **options):
-    """Open the room's WebSocket on a running server (a DaphneServer)."""
-    async with connect(server.ws_url(room), origin=origin or server.origin, **options) as ws:
+async def chat_client(server, room, origin=None, since=None, **options):
+    """Open the room's WebSocket on a running server (a DaphneServer), from
+    step 6 on asking for the messages after `since`."""
+    url = server.ws_url(room) if since is None else f"{server.ws_url(room)}?since={since}"
+    async with connect(url, origin=origin or server.origin, **options) as ws:
         yield ChatClient(ws)
+
+
+class ReconnectingClient:
+    """A chat client that loses nothing, by the rules of step 6's room.html.
+
+    - It remembers the id of the last message it holds, and reconnects (after
+      a random wait that doubles, from `backoff` seconds up to `max_backoff`)
+      with ?since=<that id>.
+    - It gives every message a key, keeps it in `pending` until the server
+      sends it back with an id (or refuses it), and sends every pending
+      message again after reconnecting.
+    - It drops a message whose id it holds already, and counts it in
+      `duplicates` (the server promises there are none).
+
+        client = ReconnectingClient(server, "lobby")
+        client.start()
+        await client.send("hello")
+        ...
+        await client.stop()
+        client.messages  # [(id, text, key), ...] in the order received
+    """
+
+    def __init__(self, server, room, backoff=0.1, max_backoff=1.0):
+        self.url = server.ws_url(room)
+        self.origin = server.origin
+        self.backoff, self.max_backoff = backoff, max_backoff
+        self.last_id = None  # None until connected once: then ask for all after it
+        self.messages = []
+        self.pending = {}  # key -> text, oldest first
+        self.acknowledged = {}  # key -> id, for the messages this client sent
+        self.errors, self.duplicates = [], []
+        self.connections = 0
+        self.websocket = None
+        self._sent_here = set()  # keys sent on the current connection
+        self._lock = asyncio.Lock()
+        self._task = None
+
+    def start(self):
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self):
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+
+    async def send(self, text):
+        """Send a message, now or after the next reconnect; return its key."""
+        key = secrets.token_hex(8)
+        self.pending[key] = text
+        await self._send_pending()
+        return key
+
+    async def _send_pending(self):
+        # One sender at a time, oldest first, each message once per connection.
+        async with self._lock:
+            for key, text in list(self.pending.items()):
+                if self.websocket is None:
+                    return
+                if key in self._sent_here or key not in self.pending:
+                    continue
+                try:
+                    await self.websocket.send(json.dumps({"message": text, "key": key}))
+                except ConnectionClosed:
+                    return  # sent again after the reconnect
+                self._sent_here.add(key)
+
+    async def _run(self):
+        delay = self.backoff
+        while True:
+            url = self.url if self.last_id is None else f"{self.url}?since={self.last_id}"
+            try:
+                async with connect(url, origin=self.origin, open_timeout=10,
+                                   max_queue=None) as websocket:
+                    self.connections += 1
+                    delay = self.backoff
+                    if self.last_id is None:
+                        # Whatever is said from now on reaches this connection
+                        # or the next one: after this, ask for all after 0.
+                        self.last_id = 0
+                    self.websocket, self._sent_here = websocket, set()
+                    await self._send_pending()
+                    async for frame in websocket:
+                        self._receive(json.loads(frame))
+            except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError):
+                pass  # refused, cut or timed out: try again
+            finally:
+                self.websocket = None
+            await asyncio.sleep(delay * random.uniform(0.5, 1))
+            delay = min(delay * 2, self.max_backoff)
+
+    def _receive(self, frame):
+        if "error" in frame:
+            self.errors.append(frame)
+            self.pending.pop(frame.get("key"), None)  # refused: do not send it again
+        elif frame["id"] <= self.last_id:
+            self.duplicates.append(frame)
+        else:
+            self.last_id = frame["id"]
+            self.messages.append((frame["id"], frame["message"], frame.get("key")))
+            if frame.get("key") in self.pending:
+                del self.pending[frame["key"]]
+                self.acknowledged[frame["key"]] = frame["id"]

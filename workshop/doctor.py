@@ -226,6 +226,14 @@ def check_browser(find=None):
     return Check(OK, f"browser for the tests: {browser} with {driver}")
 
 
+def check_test_server(name, find, how_to, step):
+    """nginx (step 5) and PostgreSQL (step 6): only some tests need them."""
+    if find() is None:
+        return Check(WARNING, f"no {name}: step {step}'s {name} tests will skip "
+                     f"(the step itself runs without it)", how_to.split("\n", 1)[1])
+    return Check(OK, f"{name} for step {step}'s tests: {find()}")
+
+
 # --- Wheelhouse -------------------------------------------------------------------
 
 def check_wheelhouse(wheelhouse):
@@ -263,6 +271,9 @@ def report(checks, stream, colour):
 
 
 def run_checks(args):
+    from workshop.nginx import HOW_TO_GET_NGINX, find_nginx
+    from workshop.postgres import HOW_TO_GET_POSTGRES, find_postgres_bin
+
     venv, url = Path(args.venv), args.redis_url
     return [
         check_python(),
@@ -273,6 +284,8 @@ def run_checks(args):
         check_redis_port(url),
         check_redis_server(url, venv),
         check_browser(),
+        check_test_server("nginx", find_nginx, HOW_TO_GET_NGINX, 5),
+        check_test_server("PostgreSQL", find_postgres_bin, HOW_TO_GET_POSTGRES, 6),
         check_wheelhouse(args.wheelhouse),
     ]
 

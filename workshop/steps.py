@@ -20,6 +20,7 @@ STEP_FOLDERS = {
     3: "step03_channel_layer",
     4: "step04_redis_backend",
     5: "step05_production",
+    6: "step06_history",
 }
 
 # The steps an attendee can check, catch up to and test: all but the start.

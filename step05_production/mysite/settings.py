@@ -2,7 +2,8 @@
 
 Secrets and switches come from the environment, never from this file: the
 same code runs on your laptop and on the server, and the secret key is not in
-git. `make step5` sets safe local values (see README.md).
+git. The workshop's `make step5` and `make step6` set safe local values
+(see README.md).
 """
 import os
 from pathlib import Path
@@ -17,7 +18,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEBUG = os.environ.get("DJANGO_DEBUG") == "1"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("Set DJANGO_SECRET_KEY: see step05_production/README.md")
+    raise ImproperlyConfigured("Set DJANGO_SECRET_KEY: see README.md in this folder")
 # Comma-separated host names, e.g. "chat.example.com". The WebSocket origin
 # check in asgi.py uses this list too.
 ALLOWED_HOSTS = [

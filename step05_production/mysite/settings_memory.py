@@ -1,4 +1,5 @@
-"""Step 5's settings with step 3's in-memory channel layer: `make step5-memory`.
+"""These settings with step 3's in-memory channel layer: `make step5-memory`
+(or step6-memory).
 
 Only to see why production needs Redis: each worker process gets a layer of
 its own, so a room splits into as many rooms as there are workers.

@@ -1,6 +1,8 @@
 """Fixtures shared by every step test: the project, real servers (the browser
 fixture is in tests/conftest.py)."""
 import os
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,20 @@ from tests.support import skip_or_fail
 from workshop.redis import HOW_TO_GET_REDIS, RedisServer, find_redis_server, host_and_port
 from workshop.production import prepare
 from workshop.servers import DaphneServer, UvicornServer
+
+
+def pytest_collection_modifyitems(config, items):
+    """From step 6 on, the consumer stores messages: the in-process tests
+    (test_consumer.py) get a test database, emptied after each test."""
+    if (config.getoption("step") or 0) < 6:
+        return
+    for item in items:
+        if item.path.name == "test_consumer.py":
+            # transaction=True: the consumer's queries run in another thread,
+            # on a connection of its own, so they must really commit. (A marker,
+            # not a fixture: pytest-django creates the test database only for
+            # the tests that it sees need one when the run starts.)
+            item.add_marker(pytest.mark.django_db(transaction=True))
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +93,28 @@ def start_server(request, step, project, production_env):
 def server(start_server):
     """The daphne process most tests talk to."""
     return start_server()
+
+
+@pytest.fixture(autouse=True)
+def empty_rooms(step):
+    """From step 6 on, rooms remember. Each test starts with none stored, as
+    with the servers of steps 1-5, whose rooms are empty once everyone left."""
+    if step >= 6:
+        forget_every_message(os.environ["DATABASE_URL"])
+
+
+def forget_every_message(database_url):
+    """Empty the chat app's tables in the tests' SQLite database (tests/plugin.py)."""
+    path = Path(database_url.removeprefix("sqlite:///"))
+    if not path.exists():
+        return  # no server has migrated it yet
+    with closing(sqlite3.connect(path, timeout=20)) as database, database:
+        tables = database.execute(
+            "SELECT name FROM sqlite_master"
+            " WHERE type = 'table' AND name LIKE 'chat\\_%' ESCAPE '\\'"
+        ).fetchall()
+        for (table,) in tables:
+            database.execute(f'DELETE FROM "{table}"')
 
 
 @pytest.fixture(autouse=True)

@@ -78,7 +78,7 @@ def test_sender_sees_its_message_and_the_other_window_does_not(browser, open_roo
     "Does the consumer join a group on connect (group_add) and send to that group "
     "(group_send)?"
 )
-@pytest.mark.steps(3, 4, 5)
+@pytest.mark.steps(3, 4, 5, 6)
 def test_both_windows_in_the_room_see_the_message_and_another_room_does_not(
     browser, open_room
 ):
@@ -133,3 +133,45 @@ def test_the_page_reconnects_by_itself_after_a_server_restart(browser, open_room
         wait_for(browser, lambda: "[reconnected]" in chat_log(browser, window), timeout=40)
     send(browser, bob, "after the restart")
     wait_for_log(browser, alice, "after the restart")
+
+
+@pytest.mark.hint(
+    "The consumer sends the room's last messages on connect, and room.html shows them"
+    " like any other."
+)
+@pytest.mark.steps(6)
+def test_a_window_that_reloads_shows_the_history(browser, open_room):
+    alice = open_room("memory")
+    send(browser, alice, "remember me")
+    wait_for_log(browser, alice, "remember me")
+    browser.refresh()
+    wait_for(browser, lambda: browser.execute_script("return chatSocket.readyState") == 1)
+    wait_for_log(browser, alice, "remember me")
+    assert chat_log(browser, alice) == "remember me\n"
+
+
+@pytest.mark.hint(
+    "room.html reconnects with ?since=<lastId>, keeps what was typed meanwhile in "
+    "pending, and sends it again on reconnecting."
+)
+@pytest.mark.steps(6)
+def test_a_window_whose_server_restarts_catches_up_with_what_was_said_meanwhile(
+    browser, open_room, start_server
+):
+    # Two servers sharing Redis and the database; alice's goes down for a while.
+    hers, his = start_server(), start_server()
+    alice, bob = open_room("restart", on=hers), open_room("restart", on=his)
+    hers.stop()
+    wait_for_log(browser, alice, "[disconnected")
+    send(browser, bob, "said while you were away")
+    wait_for_log(browser, bob, "said while you were away")
+    send(browser, alice, "typed while my server was down")
+    wait_for_log(browser, alice, "[disconnected: will send it on reconnecting]")
+    hers.start()
+    for window in (alice, bob):
+        wait_for(browser, lambda: "typed while my server was down" in chat_log(browser, window),
+                 timeout=40)
+    log = chat_log(browser, alice)
+    assert log.count("said while you were away") == 1
+    assert log.index("said while you were away") < log.index("typed while my server was down")
+    assert chat_log(browser, bob).count("typed while my server was down") == 1

@@ -39,7 +39,8 @@ BAD_ROOM_NAMES = ["caf%C3%A9", "two%20words", "a" * 81, "semi;colon", ".", ".."]
 
 @pytest.fixture(autouse=True)
 def channel_layer_backend(request, step):
-    """From step 4 on, the channel layer is a real Redis."""
+    """From step 4 on, the channel layer is a real Redis (and from step 6 on,
+    tests/steps/conftest.py gives these tests a database)."""
     if step >= 4:
         request.getfixturevalue("redis_server")
 
@@ -50,7 +51,17 @@ class PatientCommunicator(WebsocketCommunicator):
     async def connect(self, timeout=5):
         return await super().connect(timeout)
 
+    async def disconnect(self, code=1000, timeout=5):
+        # Step 6's consumer may still be reading the database when told to go.
+        return await super().disconnect(code, timeout)
+
     async def receive_json_from(self, timeout=5):
+        """The next frame, without the "id" that step 6 gives each message."""
+        frame = await self.receive_frame(timeout)
+        frame.pop("id", None)
+        return frame
+
+    async def receive_frame(self, timeout=5):
         return await super().receive_json_from(timeout)
 
     async def receive_output(self, timeout=1):
@@ -144,7 +155,7 @@ async def test_echo_does_not_reach_another_client_in_the_room():
     'Does connect() group_add the room group, and receive() group_send {"type": '
     '"chat.message", ...} with a chat_message() method that sends it on?'
 )
-@pytest.mark.steps(3, 4, 5)
+@pytest.mark.steps(3, 4, 5, 6)
 async def test_message_reaches_the_room_and_only_the_room():
     alice, bob, carol = communicator("lobby"), communicator("lobby"), communicator("other")
     for client in (alice, bob, carol):
@@ -158,7 +169,7 @@ async def test_message_reaches_the_room_and_only_the_room():
 
 
 @pytest.mark.hint('Does disconnect() call group_discard with the same group name?')
-@pytest.mark.steps(3, 4, 5)
+@pytest.mark.steps(3, 4, 5, 6)
 async def test_a_client_that_left_gets_nothing_more():
     alice, bob = communicator(), communicator()
     await alice.connect()
@@ -271,3 +282,51 @@ async def test_origin_check_refuses_other_sites():
     connected, _ = await ours.connect()
     assert connected
     await ours.disconnect()
+
+
+@pytest.mark.hint(
+    "chat_message() compares the event's id with the last id sent: the next one is"
+    " sent, older ones are dropped, and a gap is filled from the database."
+)
+@pytest.mark.steps(6)
+async def test_announcements_out_of_order_or_twice_give_each_message_once_in_order():
+    from channels.db import database_sync_to_async
+    from channels.layers import get_channel_layer
+    from chat.models import store_message
+
+    client = communicator("order")
+    assert (await client.connect())[0]
+    first, _ = await database_sync_to_async(store_message)("order", "first")
+    second, _ = await database_sync_to_async(store_message)("order", "second")
+    # As from two workers: the second one announced first, then both, again.
+    for message in (second, first, second):
+        await get_channel_layer().group_send(
+            "chat_order", {"type": "chat.message", "frame": message.as_frame()}
+        )
+    assert await client.receive_frame() == {"id": 1, "message": "first"}
+    assert await client.receive_frame() == {"id": 2, "message": "second"}
+    assert await client.receive_nothing(timeout=0.5)
+    await client.disconnect()
+
+
+@pytest.mark.limit
+@pytest.mark.hint("Step 6's limit: a message whose notice is lost waits for the next notice.")
+@pytest.mark.steps(6)
+async def test_a_lost_notice_delays_a_message_until_the_next_one():
+    """The layer may drop a notice; a connected socket then learns of the
+    message only from the next notice's gap (or when it reconnects)."""
+    from channels.db import database_sync_to_async
+    from channels.layers import get_channel_layer
+    from chat.models import store_message
+
+    client = communicator("quiet")
+    assert (await client.connect())[0]
+    await database_sync_to_async(store_message)("quiet", "its notice was lost")
+    assert await client.receive_nothing(timeout=0.5)
+    later, _ = await database_sync_to_async(store_message)("quiet", "the next one")
+    await get_channel_layer().group_send(
+        "chat_quiet", {"type": "chat.message", "frame": later.as_frame()}
+    )
+    assert await client.receive_frame() == {"id": 1, "message": "its notice was lost"}
+    assert await client.receive_frame() == {"id": 2, "message": "the next one"}
+    await client.disconnect()

@@ -16,7 +16,7 @@ from workshop.ports import wait_until
 from workshop.redis import RedisServer
 
 pytestmark = [
-    pytest.mark.steps(5),
+    pytest.mark.steps(5, 6),
     pytest.mark.layer(3, "Production: uvicorn workers, the environment, nginx, Redis outages"),
 ]
 
@@ -96,7 +96,7 @@ async def test_in_memory_layer_splits_the_room_across_workers(start_server):
     "uvicorn replaces a worker that dies; the other worker's clients are not "
     "affected, and the killed worker's clients reconnect."
 )
-async def test_a_killed_worker_is_replaced_and_the_room_chats_on(start_server):
+async def test_a_killed_worker_is_replaced_and_the_room_chats_on(start_server, step):
     from contextlib import AsyncExitStack
 
     server = start_server()
@@ -119,12 +119,16 @@ async def test_a_killed_worker_is_replaced_and_the_room_chats_on(start_server):
         # The killed worker's clients come back, as the page does by itself.
         returned = [await stack.enter_async_context(chat_client(server, "phoenix"))
                     for _ in victims]
+        if step >= 6:  # newcomers get the room's history first
+            for client in returned:
+                assert await client.receive() == {"message": "still here"}
         await returned[0].send_message("back again")
         for client in returned + survivors:
             assert await client.receive() == {"message": "back again"}
 
 
 @pytest.mark.limit
+@pytest.mark.steps(5)
 @pytest.mark.hint("Step 6 stores messages; before it, nothing replays what was missed.")
 async def test_a_client_that_reconnects_has_missed_what_was_said(server):
     """The limit that step 6 lifts: the layer only delivers to who is there now."""
@@ -171,7 +175,8 @@ async def test_redis_outage_closes_cleanly_and_chat_resumes_without_restart(
                 redis.start()
 
         # Redis is back: the same server chats again, with no refusal in between.
-        async with chat_client(server, "lobby") as bob, chat_client(server, "lobby") as carol:
+        # (Another room: from step 6 on, "lobby" would first replay its history.)
+        async with chat_client(server, "after") as bob, chat_client(server, "after") as carol:
             await bob.send_message("after the outage")
             assert await bob.receive() == {"message": "after the outage"}
             assert await carol.receive() == {"message": "after the outage"}

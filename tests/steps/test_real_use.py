@@ -50,7 +50,7 @@ async def wait_until_no_members(step, room_prefix, timeout=30):
     'Set "socket_timeout": None in the Redis host settings: redis-py 8 ends any '
     "read after 5 s, which is how long the layer's blocking read lasts."
 )
-@pytest.mark.steps(4, 5)
+@pytest.mark.steps(4, 5, 6)
 async def test_idle_chats_stay_open_and_chat_afterwards(server):
     async with AsyncExitStack() as stack:
         clients = [
@@ -68,7 +68,7 @@ async def test_idle_chats_stay_open_and_chat_afterwards(server):
     'A burst of joins needs Redis connections at once: set "max_connections": 1000 '
     "in the Redis host settings (redis-py 8 stops at 100)."
 )
-@pytest.mark.steps(3, 4, 5)
+@pytest.mark.steps(3, 4, 5, 6)
 async def test_storm_of_1000_handshakes_is_accepted_and_leaves_no_member_behind(
     step, start_server
 ):
@@ -102,7 +102,7 @@ async def test_storm_of_1000_handshakes_is_accepted_and_leaves_no_member_behind(
     "chat_message() must not fail when the client has just left: catch the "
     "server's refusal to send (see step 3's consumer)."
 )
-@pytest.mark.steps(3, 4, 5)
+@pytest.mark.steps(3, 4, 5, 6)
 async def test_clients_coming_and_going_leave_no_traceback_and_no_member(step, start_server):
     """5 clients chat for 10 s while 20 others join and leave the same room:
     no traceback, no membership left behind, and (but at step 4) no message lost."""

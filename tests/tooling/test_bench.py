@@ -10,11 +10,13 @@ import sys
 import pytest
 
 from tests.support import skip_or_fail
+from workshop.postgres import find_postgres_bin
 from workshop.steps import REPO
 from workshop.redis import find_redis_server
 
 FANOUT = ["step03", "redis", "pubsub", "floor"]
 SCALEOUT = ["one", "two"]
+HISTORY = ["step05-history", "step06-sqlite", "step06-postgres"]
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +96,23 @@ def test_the_serialise_once_copy_still_applies_to_the_step(step):
         assert 'await self.send(text_data=event["text"])' in code
     assert not copy.exists()
     assert "event[\"text\"]" not in (REPO / step / "chat" / "consumers.py").read_text()
+
+
+def test_history_runs_step5_and_step6_on_each_database(tmp_path):
+    """Section 5 on its own (the quick run leaves it out): about 40 s."""
+    if find_redis_server() is None:
+        skip_or_fail("no redis-server to start (see `make redis`)")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "history", "--out", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout
+    section = json.loads((tmp_path / "results.json").read_text())["history"]
+    expected = HISTORY if find_postgres_bin() else HISTORY[:2]
+    assert [config["key"] for config in section["configs"]] == expected
+    for config in section["configs"]:
+        for phase in ("paced", "burst"):
+            assert config["summary"][phase]["duplicates"] == 0, (config["key"], phase)
+        assert config["summary"]["paced"]["lost"] == 0, config["key"]
+    assert "## 5. History" in (tmp_path / "results.md").read_text()

@@ -1,0 +1,132 @@
+import json
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from .models import Message, Room, store_message
+from .protocol import HISTORY_LENGTH, InvalidMessage, parse_message, parse_since
+
+BAD_REQUEST = 4400  # close code: 4000 + HTTP 400, "bad request"
+BATCH = 100  # stored messages read from the database at a time
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    """One instance per open WebSocket, like one view call per request.
+
+    Asynchronous: the handlers run on the server's event loop, with no
+    thread of their own. While one awaits, the others keep running, so a
+    handler must await slow work and never block: no time.sleep, no blocking
+    library call (run it through sync_to_async). The ORM's plain methods raise
+    SynchronousOnlyOperation here; use its async ones (aget, acreate...).
+    """
+
+    async def connect(self):
+        self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
+        # Every room is a group on the channel layer. The room name is safe
+        # to use here: routing.py only lets through valid group-name characters.
+        self.room_group_name = f"chat_{self.room_name}"
+
+        # Where this socket starts: after the message the client last saw
+        # (?since=7), or HISTORY_LENGTH messages before the room's latest.
+        try:
+            since = parse_since(self.scope["query_string"])
+        except InvalidMessage as error:
+            return await self.refuse(str(error))
+        room = await Room.objects.filter(name=self.room_name).afirst()  # the async ORM
+        last_number = room.last_number if room else 0  # no room: nothing said yet
+        if since is None:
+            since = max(last_number - HISTORY_LENGTH, 0)
+        elif since > last_number:
+            return await self.refuse(
+                f'"since" is {since}, but this room\'s last message is {last_number}.'
+            )
+        # The cursor: the number of the last message this socket carried.
+        # Every message goes out through it, so none is sent twice or skipped.
+        self.last_sent = since
+
+        # self.channel_name is this consumer's own mailbox on the layer.
+        # Join first, read the database second: a message stored after the
+        # read is announced to this channel, so none falls in between.
+        await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+        await self.accept()
+        await self.send_stored_messages()
+
+    async def refuse(self, reason):
+        # A handshake refused with HTTP 403 cannot say why. Accept, say why in
+        # an error frame, and close with a code that says "do not retry as is".
+        await self.accept()
+        await self.send(text_data=json.dumps({"error": reason}))
+        await self.close(code=BAD_REQUEST)
+
+    async def disconnect(self, close_code):
+        await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        try:
+            message, key = parse_message(text_data, bytes_data)
+        except InvalidMessage as error:
+            # Answer bad input instead of raising: an exception here would
+            # drop the connection and print a traceback in the server log.
+            reply = {"error": str(error)}
+            if error.key is not None:
+                reply["key"] = error.key  # so that the client stops resending it
+            await self.send(text_data=json.dumps(reply))
+            return
+
+        # Store first. Django's transactions are synchronous only (atomic()
+        # refuses to run on the event loop), so store_message() runs in a
+        # thread; database_sync_to_async also closes worn-out connections
+        # there, as Django does after each request. A key stored before
+        # returns that message instead of a new one.
+        stored, _ = await database_sync_to_async(store_message)(self.room_name, message, key)
+        event = {"type": "chat.message", "frame": stored.as_frame()}
+        # The sender's acknowledgement: its message with its id, now, through
+        # this socket's cursor, whatever the layer does with the broadcast.
+        await self.chat_message(event)
+        # Then tell the room. For a key stored before, the room is told again,
+        # in case the first telling never happened (a worker killed between
+        # the commit and the broadcast): who has the message ignores it.
+        await self.channel_layer.group_send(self.room_group_name, event)
+
+    async def chat_message(self, event):
+        # Called for each group message whose "type" is "chat.message"
+        # (the dot becomes an underscore). The event says "message N is
+        # stored". Events may arrive out of order (two workers announce at
+        # about the same time) or not at all (the layer delivers at most
+        # once), so this socket's cursor decides:
+        number = event["frame"]["id"]
+        if number == self.last_sent + 1:
+            await self.send_frame(event["frame"])  # the next one: send it as is
+        elif number > self.last_sent:
+            await self.send_stored_messages()  # some are missing: ask the database
+        # else: already sent through this socket; nothing to do.
+
+    async def send_stored_messages(self):
+        """Send every stored message after the last one sent, in order."""
+        while True:
+            batch = Message.objects.filter(
+                room__name=self.room_name, number__gt=self.last_sent
+            ).order_by("number")[:BATCH]
+            messages = [message async for message in batch]
+            for message in messages:
+                await self.send_frame(message.as_frame())
+            if len(messages) < BATCH:
+                return
+
+    async def send_frame(self, frame):
+        self.last_sent = frame["id"]
+        try:
+            await self.send(text_data=json.dumps(frame))
+        except (OSError, RuntimeError):
+            # The client has just closed: the server refuses the send (daphne
+            # with a RuntimeError, uvicorn with an OSError). Nothing is lost,
+            # no one is left to read it; disconnect() comes next.
+            pass
+
+
+class RejectConsumer(AsyncWebsocketConsumer):
+    """Refuses WebSocket paths that no chat route matches."""
+
+    async def connect(self):
+        # Closing before accept() turns the handshake down with HTTP 403.
+        await self.close()

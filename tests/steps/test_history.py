@@ -1,0 +1,272 @@
+"""History: every message stored, numbered, and caught up on after a reconnect."""
+import asyncio
+import os
+import random
+import signal
+import time
+from contextlib import AsyncExitStack
+
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.support import skip_or_fail
+from workshop.clients import ChatClient, ReconnectingClient, chat_client
+from workshop.postgres import HOW_TO_GET_POSTGRES, PostgresServer, find_postgres_bin
+from workshop.production import prepare
+
+pytestmark = [
+    pytest.mark.steps(6),
+    pytest.mark.layer(3, "History: messages stored, ids, catch-up after a reconnect"),
+]
+
+
+async def say(client, *texts):
+    """Send each text and wait for its acknowledgement; return the frames."""
+    frames = []
+    for text in texts:
+        await client.send_message(text)
+        frames.append(await client.receive_frame())
+        assert frames[-1]["message"] == text
+    return frames
+
+
+@pytest.mark.hint(
+    "connect() sends the stored messages after accept(), as {\"id\": ..., \"message\": "
+    "...}, oldest first; chat/models.py numbers them 1, 2, 3 in each room."
+)
+async def test_a_newcomer_receives_the_history_with_ids_in_order(server):
+    async with chat_client(server, "arrival") as alice:
+        said = await say(alice, "one", "two", "three")
+    assert said == [{"id": 1, "message": "one"}, {"id": 2, "message": "two"},
+                    {"id": 3, "message": "three"}]
+    async with chat_client(server, "arrival") as bob:
+        assert [await bob.receive_frame() for _ in said] == said
+        await bob.assert_receives_nothing(within=0.5)
+        # Ids are per room: another room starts at 1.
+        async with chat_client(server, "elsewhere") as carol:
+            assert await say(carol, "first here") == [{"id": 1, "message": "first here"}]
+
+
+@pytest.mark.hint("Without ?since=, send only the last HISTORY_LENGTH (50) messages.")
+async def test_without_since_only_the_last_50_messages_arrive(server):
+    async with chat_client(server, "long") as alice:
+        await say(alice, *(f"message {number}" for number in range(1, 61)))
+    async with chat_client(server, "long") as bob:
+        ids = [(await bob.receive_frame())["id"] for _ in range(50)]
+        assert ids == list(range(11, 61))
+        await bob.assert_receives_nothing(within=0.5)
+
+
+@pytest.mark.hint(
+    "Parse ?since= with parse_since(self.scope[\"query_string\"]) and send the stored "
+    "messages with a larger id, then the live ones."
+)
+async def test_since_sends_what_came_after_it_then_the_live_messages(server):
+    async with chat_client(server, "catch-up") as alice:
+        await say(alice, "1", "2", "3", "4", "5")
+        async with chat_client(server, "catch-up", since=3) as bob:
+            assert await bob.receive_frame() == {"id": 4, "message": "4"}
+            assert await bob.receive_frame() == {"id": 5, "message": "5"}
+            await say(alice, "6")
+            assert await bob.receive_frame() == {"id": 6, "message": "6"}
+            await bob.assert_receives_nothing(within=0.5)
+
+
+@pytest.mark.limit  # step 5's limit, lifted
+@pytest.mark.hint(
+    "A client that comes back with ?since=<the last id it holds> must receive what "
+    "was said meanwhile."
+)
+async def test_a_client_that_reconnects_receives_what_was_said_meanwhile(server):
+    async with chat_client(server, "away") as bob:
+        async with chat_client(server, "away") as alice:
+            [said] = await say(alice, "before you left")
+            assert await bob.receive_frame() == said
+        await say(bob, "said while alice was away")
+        async with chat_client(server, "away", since=said["id"]) as alice_again:
+            assert await alice_again.receive() == {"message": "said while alice was away"}
+            await alice_again.assert_receives_nothing(within=0.5)
+
+
+# What a bad ?since= looks like: not a whole number from 0 up, more than one,
+# too many digits for the database, or beyond the room's last message.
+BAD_SINCE = {
+    "a word": "since=abc",
+    "negative": "since=-1",
+    "a fraction": "since=1.5",
+    "empty": "since=",
+    "twice": "since=1&since=2",
+    "a superscript digit": "since=%C2%B2",
+    "19 digits": "since=" + "9" * 19,
+    "beyond the last message": "since=5",
+}
+
+
+@pytest.mark.hint(
+    "On a bad ?since=, accept, send {\"error\": ...} and close with code 4400: never"
+    " an exception."
+)
+@pytest.mark.parametrize("query", BAD_SINCE.values(), ids=BAD_SINCE.keys())
+async def test_a_bad_since_gets_an_error_and_the_socket_is_closed(server, query):
+    async with chat_client(server, "strict") as alice:
+        await say(alice, "one message: ids up to 1")
+    url = f"{server.ws_url('strict')}?{query}"
+    async with connect(url, origin=server.origin) as websocket:
+        reply = await ChatClient(websocket).receive_frame()
+        assert set(reply) == {"error"} and "since" in reply["error"]
+        await asyncio.wait_for(websocket.wait_closed(), 10)
+        assert websocket.close_code == 4400
+
+
+@pytest.mark.hint(
+    "A key already stored in the room returns that message: store_message() looks it "
+    "up inside its transaction, and the cursor sends nothing twice."
+)
+async def test_a_message_sent_twice_with_its_key_is_stored_once(server):
+    async with chat_client(server, "twice") as alice, chat_client(server, "twice") as bob:
+        await alice.send_message("only once", key="k-1")
+        first = await alice.receive_frame()
+        assert first == {"id": 1, "message": "only once", "key": "k-1"}
+        assert await bob.receive_frame() == first
+        # Sent again, as after an acknowledgement lost in a disconnection.
+        await alice.send_message("only once", key="k-1")
+        await alice.assert_receives_nothing(within=1)
+        await bob.assert_receives_nothing(within=0.5)
+    async with chat_client(server, "twice", since=1) as alice_again:
+        await alice_again.send_message("only once", key="k-1")
+        await alice_again.send_message("something new", key="k-2")
+        assert await alice_again.receive_frame() == {
+            "id": 2, "message": "something new", "key": "k-2"
+        }
+    async with chat_client(server, "twice", since=0) as carol:
+        assert [(await carol.receive_frame())["id"] for _ in range(2)] == [1, 2]
+        await carol.assert_receives_nothing(within=0.5)
+
+
+BAD_KEYS = {"a number": 42, "empty": "", "too long": "k" * 65, "a list": ["k"]}
+
+
+@pytest.mark.hint(
+    "parse_message() refuses a \"key\" that is not a string of 1 to 64 characters; an"
+    " error about a message carries its valid key back."
+)
+@pytest.mark.parametrize("key", BAD_KEYS.values(), ids=BAD_KEYS.keys())
+async def test_a_bad_key_gets_an_error_and_the_chat_goes_on(server, key):
+    async with chat_client(server, "keys") as alice:
+        await alice.send_message("hi", key=key)
+        reply = await alice.receive_frame()
+        assert set(reply) == {"error"} and "key" in reply["error"]
+        # A refused message with a good key: the error names the key.
+        await alice.send_message("   ", key="k-blank")
+        assert set(await alice.receive_frame()) == {"error", "key"}
+        await say(alice, "still here")
+
+
+@pytest.mark.hint(
+    "Messages live in the database (chat/models.py, migrations shipped), not in the "
+    "server's memory."
+)
+async def test_the_history_is_kept_across_a_server_restart(start_server):
+    server = start_server()
+    async with chat_client(server, "durable") as alice:
+        said = await say(alice, "written to disk")
+    server.stop()
+    server.start()
+    async with chat_client(server, "durable") as bob:
+        assert [await bob.receive_frame()] == said
+    assert "Traceback" not in server.log()
+
+
+# --- The proof: nothing acknowledged is lost, through failures --------------------
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A PostgreSQL server of the tests' own (workshop/postgres.py)."""
+    if find_postgres_bin() is None:
+        skip_or_fail(HOW_TO_GET_POSTGRES)
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_database(request, tmp_path, project, production_env):
+    """DATABASE_URL of a new, migrated database: a SQLite file, or PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres").create_database(
+            f"proof_{os.getpid()}_{int(time.monotonic() * 1000)}"
+        )
+    prepare(project, {**production_env, "DATABASE_URL": url})
+    return url
+
+
+async def wait_until(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what} after {timeout} s")
+        await asyncio.sleep(0.1)
+
+
+CLIENTS, MESSAGES_EACH = 10, 50
+
+
+@pytest.mark.hint(
+    "Store before broadcasting; send every message through the cursor (the next id "
+    "as is, a gap from the database); on a known key, answer with the stored message."
+)
+async def test_nothing_acknowledged_is_lost_through_a_killed_worker_and_a_redis_outage(
+    start_server, redis_server, fresh_database
+):
+    """10 clients that follow room.html's rules exchange 500 messages on 2 workers,
+    while one worker is killed and Redis stops for 3 seconds. In the end each
+    client holds every message, once, in id order."""
+    server = start_server(env={"DATABASE_URL": fresh_database})
+    clients = [ReconnectingClient(server, "proof").start() for _ in range(CLIENTS)]
+    try:
+        await wait_until(lambda: all(client.connections for client in clients), 30,
+                         "all connected")
+
+        async def chat(number, client):
+            for sequence in range(MESSAGES_EACH):
+                await client.send(f"{number}:{sequence}")
+                await asyncio.sleep(random.uniform(0.05, 0.2))
+
+        async def trouble():
+            await asyncio.sleep(1.5)
+            os.kill(random.choice(server.worker_pids()), signal.SIGKILL)
+            await asyncio.sleep(1.5)
+            redis_server.stop()
+            await asyncio.sleep(3)
+            redis_server.start()
+
+        await asyncio.gather(trouble(), *(chat(n, client) for n, client in enumerate(clients)))
+        total = CLIENTS * MESSAGES_EACH
+        await wait_until(lambda: not any(client.pending for client in clients), 60,
+                         "every message acknowledged")
+        await wait_until(lambda: all(client.last_id == total for client in clients), 30,
+                         f"every client at id {total}")
+    finally:
+        for client in clients:
+            await client.stop()
+
+    # Every message was stored once: the acknowledgements number them 1 to 500.
+    acknowledged = {}
+    for client in clients:
+        acknowledged.update(client.acknowledged)
+    assert sorted(acknowledged.values()) == list(range(1, total + 1))
+    for client in clients:
+        assert client.errors == [] and client.duplicates == []
+        assert [number for number, _, _ in client.messages] == list(range(1, total + 1))
+        assert {key: number for number, _, key in client.messages} == acknowledged
+        # Every text once, and each sender's messages in the order it sent them.
+        by_sender = {}
+        for _, text, _ in client.messages:
+            sender, sequence = text.split(":")
+            by_sender.setdefault(int(sender), []).append(int(sequence))
+        assert by_sender == {n: list(range(MESSAGES_EACH)) for n in range(CLIENTS)}
+        # The outage closed every socket: every client had to come back.
+        assert client.connections >= 2
+    assert "Traceback" not in server.log(), server.log()
