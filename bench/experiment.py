@@ -17,6 +17,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from workshop.steps import step_folder
+
 # What changes in chat/consumers.py: (the step's code, the copy's code).
 CHANGES = [
     (
@@ -48,39 +50,25 @@ def serialise_once_copy(step_folder):
         yield copy
 
 
-POP_FINISHING_LAYER = '''"""Experiment only: RedisChannelLayer that lets a cancelled pop finish."""
-import asyncio
-
-from channels_redis.core import RedisChannelLayer
-
-
-class PopFinishingRedisChannelLayer(RedisChannelLayer):
-    async def _brpop_with_clean(self, index, channel, timeout):
-        pop = asyncio.ensure_future(super()._brpop_with_clean(index, channel, timeout))
-        try:
-            return await asyncio.shield(pop)
-        except asyncio.CancelledError:
-            # The pop may already hold a message: let it reach the backup queue.
-            await asyncio.gather(pop, return_exceptions=True)
-            raise
-'''
+# Step 5's answer to the problem (its mysite/layers.py), tried on step 4.
+POP_FINISHING_LAYER = step_folder(5) / "mysite" / "layers.py"
 
 
 @contextmanager
 def pop_finishing_copy(step_folder):
-    """Yield a temporary copy of step04 on PopFinishingRedisChannelLayer."""
+    """Yield a temporary copy of step04 on step 5's layer (mysite/layers.py)."""
     with tempfile.TemporaryDirectory(prefix="bench-pop-finishing-") as parent:
         copy = Path(parent) / Path(step_folder).name
         shutil.copytree(
             step_folder, copy, ignore=shutil.ignore_patterns("db.sqlite3", "__pycache__")
         )
-        (copy / "mysite" / "pop_finishing_layer.py").write_text(POP_FINISHING_LAYER)
+        shutil.copy(POP_FINISHING_LAYER, copy / "mysite" / "layers.py")
         settings = copy / "mysite" / "settings.py"
         old = '"BACKEND": "channels_redis.core.RedisChannelLayer",'
         code = settings.read_text()
         if code.count(old) != 1:
             raise RuntimeError(f"{settings}: expected this once: {old}")
         settings.write_text(code.replace(
-            old, '"BACKEND": "mysite.pop_finishing_layer.PopFinishingRedisChannelLayer",'
+            old, '"BACKEND": "mysite.layers.RedisChannelLayer",'
         ))
         yield copy
