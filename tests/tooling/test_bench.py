@@ -14,7 +14,7 @@ from workshop.postgres import find_postgres_bin
 from workshop.steps import REPO
 from workshop.redis import find_redis_server
 
-FANOUT = ["step03", "redis", "pubsub", "floor"]
+FANOUT = ["step03", "redis", "pubsub", "step05", "floor"]
 SCALEOUT = ["one", "two"]
 HISTORY = ["step05-history", "step06-sqlite", "step06-postgres"]
 

@@ -10,6 +10,7 @@ import pytest
 from tests.tooling.conftest import REPO
 from workshop import doctor
 from workshop.ports import free_port
+from workshop.steps import LAST_STEP
 
 # --- make diff ------------------------------------------------------------------
 
@@ -79,7 +80,7 @@ def test_diff_leaves_out_databases_caches_and_readmes(make, tmp_path):
 
 @pytest.mark.parametrize("arguments, says", [
     (["FROM=7", "TO=2"], "there is no step 7"),
-    (["FROM=nowhere", "TO=2"], "'nowhere' is neither a step (0-4) nor a folder"),
+    (["FROM=nowhere", "TO=2"], f"'nowhere' is neither a step (0-{LAST_STEP}) nor a folder"),
     (["FROM=workshop", "TO=2"], "workshop has no manage.py"),
 ])
 def test_diff_refuses_a_bad_step_cleanly(make, arguments, says):
@@ -123,9 +124,9 @@ def test_doctor_passes_here(make):
     assert result.returncode == 0, result.stdout + result.stderr
     found = statuses(result.stdout)
     assert found["missing"] == []
-    assert len(found["ok"]) + len(found["warning"]) == 9
+    assert len(found["ok"]) + len(found["warning"]) == 11
     for check in ("Python 3.", "virtualenv", "requirements.txt", "requirements-dev.txt",
-                  "redis-server", "wheelhouse"):
+                  "redis-server", "nginx", "PostgreSQL", "wheelhouse"):
         assert any(check in text for text in found["ok"]), (check, result.stdout)
     assert result.stdout.rstrip().endswith("Ready for the workshop.")
 

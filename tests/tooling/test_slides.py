@@ -31,6 +31,8 @@ SECTIONS = [
     "Step 3: rooms, through a channel layer",
     "Step 4: the channel layer on Redis",
     "Several servers, one Redis",
+    "Step 5: run it like production",
+    "Step 6: a chat that loses nothing",
     "Where to go next",
 ]
 FIGURES = {

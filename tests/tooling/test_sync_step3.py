@@ -5,9 +5,12 @@ show), so the README cannot offer a version that `make check` refuses.
 """
 import shutil
 
+import pytest
+
 from workshop.steps import readme_code, step_folder
 
 
+@pytest.mark.timeout(900)
 def test_the_readmes_synchronous_step3_meets_every_expectation(run, python, tmp_path):
     project = tmp_path / "sync_step3"
     shutil.copytree(step_folder(3), project,
