@@ -103,9 +103,10 @@ def test_every_step_test_declares_what_make_check_shows():
 
 
 # The last step passes its own check in test_check_without_a_step_finds_yours.
-# A whole step's check takes minutes from step 5 on (servers, nginx, a browser).
+# Step 5's check is its suite through make check (minutes: workers, nginx, a
+# browser), which `make test-step5` already runs: steps 1 to 4 here.
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("step", STEPS[:-1])
+@pytest.mark.parametrize("step", [step for step in STEPS[:-1] if step <= 4])
 def test_each_reference_step_passes_its_own_check(run, python, step):
     result = run(python, "-m", "workshop.check", str(step), "--project", str(step_folder(step)),
                  timeout=600)

@@ -110,7 +110,7 @@ def test_every_code_block_on_a_slide_was_read_from_the_repository(deck):
     for caption, language, code in blocks:
         if language == "diff":
             check_diff(caption, code)
-        elif language in ("python", "js", "html+django"):
+        elif language in ("python", "js", "html+django", "nginx"):
             check_excerpt(caption, code)
         elif language == "console":
             check_commands(code)
