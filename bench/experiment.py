@@ -6,9 +6,9 @@ receive() and let chat_message() forward the text as it is.
 `python -m bench --experiment` measures both side by side.
 
 Let the pop finish: a copy of step04 whose channel layer, when a receive is
-cancelled while its BZPOPMIN is in flight, lets the pop finish (its message
-then waits in the layer's backup queue for the next receive) instead of
-dropping the connection with the message in it. `python -m bench.realuse
+cancelled while its BZPOPMIN is in flight, lets the pop finish and hands it,
+with the message it brings, to the next receive, instead of dropping the
+connection with the message in it. `python -m bench.realuse
 --let-the-pop-finish` runs the churn probe on it: if it loses nothing where
 step04 loses messages, the cancelled read is the cause.
 """

@@ -1,14 +1,15 @@
 """channels_redis's RedisChannelLayer, with one upstream bug worked around.
 
 All consumers of a server process share one blocking read (BZPOPMIN) of the
-messages that Redis holds for the process. When a client leaves, Channels
-cancels its consumer's wait for the layer; if that consumer was the one
-reading, and Redis had just answered, the message is dropped with the read,
-for every consumer of the process it was meant for (django/channels_redis#366,
+messages that Redis holds for the process: whichever consumer is waiting
+when a read is due makes it, for all of them. When a client leaves, Channels
+cancels its consumer's wait; if that consumer was the one reading, the read
+is abandoned, and a message Redis had just handed over is dropped with it,
+for every consumer of the process (django/channels_redis#366,
 django/channels#1683; step 4's README has the figures).
 
-Here a cancelled read is allowed to finish: a message it took then lands in
-channels_redis's backup queue, from which the next read puts it back.
+Here the read outlives its reader: the consumer leaves at once, and the next
+consumer to wait takes the same read over, with whatever it brings.
 """
 import asyncio
 
@@ -16,12 +17,25 @@ from channels_redis import core
 
 
 class RedisChannelLayer(core.RedisChannelLayer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reads_left_behind = {}  # Redis key -> a read whose reader has gone
+
     async def _brpop_with_clean(self, index, channel, timeout):
-        read = asyncio.ensure_future(super()._brpop_with_clean(index, channel, timeout))
+        read = self.reads_left_behind.pop(channel, None)
+        if not can_take_over(read):
+            read = asyncio.ensure_future(super()._brpop_with_clean(index, channel, timeout))
         try:
             return await asyncio.shield(read)
         except asyncio.CancelledError:
-            # Wait for the read (at most `timeout`, 5 s, and only while no
-            # message comes) so that what it took is safe, then leave as asked.
-            await asyncio.gather(read, return_exceptions=True)
+            # This consumer is leaving; the read goes on without it.
+            self.reads_left_behind[channel] = read
             raise
+
+
+def can_take_over(read):
+    """A read left behind can be taken over if it still runs or brought a result
+    (not if it failed: the next read finds out for itself), on this event loop."""
+    if read is None or read.get_loop() is not asyncio.get_running_loop():
+        return False
+    return not read.done() or not (read.cancelled() or read.exception())
