@@ -3,15 +3,23 @@
 Serialise once: step03 and step04 encode a group message to JSON in
 chat_message(), that is once per receiver. A copy can encode it once in
 receive() and let chat_message() forward the text as it is.
-`python -m bench --experiment` measures both side by side.
+`python -m bench --experiment serialise-once` measures both side by side.
+
+Step 5's two tunings, each taken out of a copy: its consumer's dispatch(),
+which sends room messages straight to chat_message() instead of making the
+database check that Channels' dispatch() makes before every handler; and the
+gc.freeze() at the end of its asgi.py, which keeps the garbage collector's
+full passes short. `python -m bench --experiment tuning` measures step05
+beside copies without one or both, and the floor.
 
 Let the pop finish: a copy of step04 whose channel layer, when a receive is
 cancelled while its BZPOPMIN is in flight, lets the pop finish and hands it,
 with the message it brings, to the next receive, instead of dropping the
 connection with the message in it. `python -m bench.realuse
---let-the-pop-finish` runs the churn probe on it: if it loses nothing where
+step04_redis_backend --churn 30 --let-the-pop-finish` runs the churn probe on it: if it loses nothing where
 step04 loses messages, the cancelled read is the cause.
 """
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -19,8 +27,29 @@ from pathlib import Path
 
 from workshop.steps import step_folder
 
+
+@contextmanager
+def step_copy(folder, prefix):
+    """Yield a temporary copy of a step folder, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{prefix}-") as parent:
+        copy = Path(parent) / Path(folder).name
+        shutil.copytree(
+            folder, copy, ignore=shutil.ignore_patterns("db.sqlite3", "__pycache__", "staticfiles")
+        )
+        yield copy
+
+
+def replace_once(path, old, new):
+    """Replace `old` by `new` in a copied file, where `old` must appear exactly once."""
+    code = path.read_text()
+    found = len(old.findall(code)) if isinstance(old, re.Pattern) else code.count(old)
+    if found != 1:
+        raise RuntimeError(f"{path}: expected this once, found it {found} times: {old}")
+    path.write_text(old.sub(new, code) if isinstance(old, re.Pattern) else code.replace(old, new))
+
+
 # What changes in chat/consumers.py: (the step's code, the copy's code).
-CHANGES = [
+SERIALISE_ONCE = [
     (
         '{"type": "chat.message", "message": message}',
         '{"type": "chat.message", "text": json.dumps({"message": message})}',
@@ -33,20 +62,30 @@ CHANGES = [
 
 
 @contextmanager
-def serialise_once_copy(step_folder):
+def serialise_once_copy(folder):
     """Yield a temporary copy of a step folder whose consumer serialises once."""
-    with tempfile.TemporaryDirectory(prefix="bench-serialise-once-") as parent:
-        copy = Path(parent) / Path(step_folder).name
-        shutil.copytree(
-            step_folder, copy, ignore=shutil.ignore_patterns("db.sqlite3", "__pycache__")
-        )
-        consumers = copy / "chat" / "consumers.py"
-        code = consumers.read_text()
-        for old, new in CHANGES:
-            if code.count(old) != 1:
-                raise RuntimeError(f"{consumers}: expected this once: {old}")
-            code = code.replace(old, new)
-        consumers.write_text(code)
+    with step_copy(folder, "serialise-once") as copy:
+        for old, new in SERIALISE_ONCE:
+            replace_once(copy / "chat" / "consumers.py", old, new)
+        yield copy
+
+
+# Step 5's tunings: where each is, and its code (up to the next method, for dispatch()).
+TUNINGS = {
+    "dispatch": ("chat/consumers.py", re.compile(
+        r"    async def dispatch\(self, message\):\n.*?\n\n(?=    async def )", re.S)),
+    "freeze": ("mysite/asgi.py", "gc.freeze()\n"),
+}
+
+
+@contextmanager
+def without_tunings(folder, *names):
+    """Yield a temporary copy of step05 without the named tunings ("dispatch":
+    room messages then get Channels' database check too; "freeze": no gc.freeze())."""
+    with step_copy(folder, "without-" + "-".join(names)) as copy:
+        for name in names:
+            path, code = TUNINGS[name]
+            replace_once(copy / path, code, "")
         yield copy
 
 
@@ -55,20 +94,13 @@ POP_FINISHING_LAYER = step_folder(5) / "mysite" / "layers.py"
 
 
 @contextmanager
-def pop_finishing_copy(step_folder):
+def pop_finishing_copy(folder):
     """Yield a temporary copy of step04 on step 5's layer (mysite/layers.py)."""
-    with tempfile.TemporaryDirectory(prefix="bench-pop-finishing-") as parent:
-        copy = Path(parent) / Path(step_folder).name
-        shutil.copytree(
-            step_folder, copy, ignore=shutil.ignore_patterns("db.sqlite3", "__pycache__")
-        )
+    with step_copy(folder, "pop-finishing") as copy:
         shutil.copy(POP_FINISHING_LAYER, copy / "mysite" / "layers.py")
-        settings = copy / "mysite" / "settings.py"
-        old = '"BACKEND": "channels_redis.core.RedisChannelLayer",'
-        code = settings.read_text()
-        if code.count(old) != 1:
-            raise RuntimeError(f"{settings}: expected this once: {old}")
-        settings.write_text(code.replace(
-            old, '"BACKEND": "mysite.layers.RedisChannelLayer",'
-        ))
+        replace_once(
+            copy / "mysite" / "settings.py",
+            '"BACKEND": "channels_redis.core.RedisChannelLayer",',
+            '"BACKEND": "mysite.layers.RedisChannelLayer",',
+        )
         yield copy

@@ -82,7 +82,7 @@ def markdown(results):
         lines += ["## 5. History: what storing each message costs", ""]
         lines += fanout_tables(results["history"], "step05-history")
     if "experiment" in results:
-        lines += ["## Experiment: serialise the group message once", ""]
+        lines += [f"## Experiment: {results['experiment']['title']}", ""]
         lines += fanout_tables(results["experiment"], "the step as it is")
     if "churn" in results:
         lines += churn_table(results["churn"])
@@ -137,7 +137,10 @@ def fanout_tables(section, baseline_name):
             s = config["summary"][phase]
             cpu = s["cpu_percent"]
             servers = sum(v for k, v in cpu.items() if k.startswith("server"))
-            latency = " / ".join(milliseconds(s["latency_ms"][q]) for q in ("p50", "p99", "max"))
+            p50, p99, worst = (milliseconds(s["latency_ms"][q]) for q in ("p50", "p99", "max"))
+            if "p99_range_ms" in s:  # results written before it was recorded have none
+                p99 += spread(s["p99_range_ms"], milliseconds)
+            latency = f"{p50} / {p99} / {worst}"
             cells = [config["label"], number(s["deliveries_per_s"])
                      + spread(s["deliveries_per_s_range"], number)]
             if ratio:

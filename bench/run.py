@@ -6,6 +6,7 @@
     python -m bench --only fanout     some sections (io, fanout, scaleout, connections,
                                       history), into bench/results/partial/
     python -m bench --experiment serialise-once    the steps versus copies (see README)
+    python -m bench --experiment tuning            step05 versus copies without its tunings
     python -m bench --experiment churn             losses while clients come and go
 
 Every server is a real process on 127.0.0.1 (daphne, uvicorn, redis-server,
@@ -35,7 +36,7 @@ from workshop.servers import DaphneServer, UvicornServer
 from workshop.steps import REPO, step_folder
 
 from . import load
-from .experiment import serialise_once_copy
+from .experiment import serialise_once_copy, without_tunings
 from .floor import FloorServer
 
 RESULTS = REPO / "bench" / "results"
@@ -47,7 +48,7 @@ SECTIONS = ("io", "fanout", "scaleout", "connections", "history")
 # The quick run leaves out history, which prepares three production servers
 # first: `--quick --only history` runs it alone.
 QUICK_SECTIONS = ("io", "fanout", "scaleout", "connections")
-EXPERIMENTS = ("serialise-once", "churn")
+EXPERIMENTS = ("serialise-once", "tuning", "churn")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ SHORT = {
     "step03": "step03\nin-memory", "redis": "step04\nRedis", "pubsub": "step04\npub/sub",
     "step05": "step05\n2 uvicorn", "floor": "floor\nwebsockets", "one": "1 daphne", "two": "2 daphnes",
     "step03-once": "step03\nonce", "redis-once": "step04\nonce",
+    "step05-checked": "step05\nchecked", "step05-unfrozen": "step05\nunfrozen",
+    "step05-untuned": "step05\nuntuned",
     "step05-history": "step05", "step06-sqlite": "step06\nSQLite", "step06-postgres": "step06\nPostgreSQL",
 }
 LABELS = {
@@ -91,6 +94,9 @@ LABELS = {
     "two": "step04 (RedisChannelLayer), 2 daphnes, 1 Redis",
     "step03-once": "step03, serialised once (experiment)",
     "redis-once": "step04 RedisChannelLayer, serialised once (experiment)",
+    "step05-checked": "step05 without its dispatch(): a database check per delivery (experiment)",
+    "step05-unfrozen": "step05 without gc.freeze() (experiment)",
+    "step05-untuned": "step05 without either (experiment)",
     "step05-history": "step05, 2 uvicorn workers, nothing stored",
     "step06-sqlite": "step06, 2 uvicorn workers, stored in SQLite",
     "step06-postgres": "step06, 2 uvicorn workers, stored in PostgreSQL",
@@ -139,6 +145,20 @@ def start_all(stack, servers):
 
 def pid(server):
     return server.process.pid
+
+
+def metered(servers, redis):
+    """{key: (server, [server], {name: pid})}: each server alone in its room, its
+    CPU and Redis's metered. uvicorn's parent only watches its workers: meter
+    the workers."""
+    configs = {}
+    for key, server in servers.items():
+        if isinstance(server, UvicornServer):
+            pids = {f"server {n}": worker for n, worker in enumerate(server.worker_pids(), 1)}
+        else:
+            pids = {"server": pid(server)}
+        configs[key] = (server, [server], {**pids, "redis": pid(redis)})
+    return configs
 
 
 # --- Measurements ------------------------------------------------------------------
@@ -218,6 +238,7 @@ def summarise(runs, baseline_runs):
             if base[phase]["deliveries_per_s"]
         ]
         cpu_names = runs[0][phase]["cpu_percent"].keys()
+        p99s = [run[phase]["latency_ms"]["p99"] or 0 for run in runs]
         summary[phase] = {
             "deliveries_per_s": statistics.median(rates),
             "deliveries_per_s_range": [min(rates), max(rates)],
@@ -229,6 +250,9 @@ def summarise(runs, baseline_runs):
                 q: statistics.median(run[phase]["latency_ms"][q] or 0 for run in runs)
                 for q in ("p50", "p99", "max")
             },
+            # A pause that hits some rounds only (a garbage collection, say)
+            # shows in the slowest round's p99, not in the median.
+            "p99_range_ms": [min(p99s), max(p99s)],
             "server_cpu_us_per_delivery": statistics.median(
                 run[phase]["server_cpu_us_per_delivery"] or 0 for run in runs
             ),
@@ -254,14 +278,7 @@ def measure_fanout(plan, redis):
             "floor": FloorServer(),
         }
         start_all(stack, list(servers.values()))
-        configs = {
-            key: (server, [server], {"server": pid(server), "redis": pid(redis)})
-            for key, server in servers.items()
-        }
-        # uvicorn's parent only watches its workers: meter the workers.
-        workers = servers["step05"].worker_pids()
-        configs["step05"][2].pop("server")
-        configs["step05"][2].update({f"server {n}": p for n, p in enumerate(workers, 1)})
+        configs = metered(servers, redis)
         return run_configs("fanout", plan, configs, dict.fromkeys(configs, "redis"), plan.repeats)
 
 
@@ -313,12 +330,7 @@ def measure_history(plan, redis):
             servers[key] = UvicornServer(project, env=env)
         start_all(stack, list(servers.values()))
         # The workers' CPU (PostgreSQL's backends land in "others").
-        configs = {
-            key: (server, [server], {**{f"server {n}": worker for n, worker in
-                                        enumerate(server.worker_pids(), 1)},
-                                     "redis": pid(redis)})
-            for key, server in servers.items()
-        }
+        configs = metered(servers, redis)
         return run_configs("history", plan, configs, dict.fromkeys(configs, "step05-history"),
                            plan.repeats)
 
@@ -335,14 +347,33 @@ def measure_serialise_once(plan, redis, repeats):
             "redis-once": DaphneServer(step4_copy, env=redis_env(redis)),
         }
         start_all(stack, list(servers.values()))
-        configs = {
-            key: (server, [server], {"server": pid(server), "redis": pid(redis)})
-            for key, server in servers.items()
-        }
+        configs = metered(servers, redis)
         # Each copy against its own step, round by round.
         baselines = {"step03": "step03", "step03-once": "step03",
                      "redis": "redis", "redis-once": "redis"}
-        return run_configs("experiment", plan, configs, baselines, repeats)
+        section = run_configs("experiment", plan, configs, baselines, repeats)
+        return {"title": "serialise the group message once", **section}
+
+
+def measure_tuning(plan, redis, repeats):
+    """The experiment: step05, copies without one or both of its two tunings,
+    and the floor, round by round."""
+    with ExitStack() as stack:
+        copies = {
+            "step05-checked": ("dispatch",),
+            "step05-unfrozen": ("freeze",),
+            "step05-untuned": ("dispatch", "freeze"),
+        }
+        servers = {"step05": production_server(STEP5, redis)}
+        for key, tunings in copies.items():
+            copy = stack.enter_context(without_tunings(STEP5, *tunings))
+            servers[key] = production_server(copy, redis)
+        servers["floor"] = FloorServer()
+        start_all(stack, list(servers.values()))
+        configs = metered(servers, redis)
+        section = run_configs("experiment", plan, configs, dict.fromkeys(configs, "step05"),
+                              repeats)
+        return {"title": "step 5's tunings, one at a time", **section}
 
 
 def measure_churn(redis, repeats, seconds=10, rate=50):
@@ -450,6 +481,8 @@ def main(argv=None):
     with RedisServer() as redis:
         if args.experiment == "serialise-once":
             results["experiment"] = measure_serialise_once(plan, redis, plan.repeats)
+        elif args.experiment == "tuning":
+            results["experiment"] = measure_tuning(plan, redis, plan.repeats)
         elif args.experiment == "churn":
             results["churn"] = measure_churn(redis, repeats=1 if args.quick else 3)
         else:

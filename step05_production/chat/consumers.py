@@ -43,6 +43,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.room_group_name, {"type": "chat.message", "message": message}
         )
 
+    async def dispatch(self, message):
+        # Before every handler, Channels runs close_old_connections() in the
+        # process's one shared sync thread, so that a handler which queries the
+        # database finds a healthy connection. A message to a room of 100 would
+        # cost 100 trips to that thread, one after the other, and chat_message()
+        # never touches the database: room messages go straight to it. What
+        # the client sends, and connect and disconnect, keep the check.
+        if message["type"] == "chat.message":
+            await self.chat_message(message)
+        else:
+            await super().dispatch(message)
+
     async def chat_message(self, event):
         # Called for each group message whose "type" is "chat.message"
         # (the dot becomes an underscore). Forward it to our WebSocket.

@@ -1,6 +1,6 @@
 import json
 
-from channels.db import database_sync_to_async
+from channels.db import aclose_old_connections, database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from .models import Message, Room, store_message
@@ -88,6 +88,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # the commit and the broadcast): who has the message ignores it.
         await self.channel_layer.group_send(self.room_group_name, event)
 
+    async def dispatch(self, message):
+        # Before every handler, Channels runs close_old_connections() in the
+        # process's one shared sync thread, so that a handler which queries the
+        # database finds a healthy connection. A message to a room of 100 would
+        # cost 100 trips to that thread, one after the other, and chat_message()
+        # rarely touches the database (it checks for itself when it does): room
+        # messages go straight to it. What the client sends, and connect and
+        # disconnect, keep the check.
+        if message["type"] == "chat.message":
+            await self.chat_message(message)
+        else:
+            await super().dispatch(message)
+
     async def chat_message(self, event):
         # Called for each group message whose "type" is "chat.message"
         # (the dot becomes an underscore). The event says "message N is
@@ -98,7 +111,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if number == self.last_sent + 1:
             await self.send_frame(event["frame"])  # the next one: send it as is
         elif number > self.last_sent:
-            await self.send_stored_messages()  # some are missing: ask the database
+            # Some are missing: ask the database, after the connection check
+            # that dispatch() skipped (Channels' docs: before the first query
+            # in a while).
+            await aclose_old_connections()
+            await self.send_stored_messages()
         # else: already sent through this socket; nothing to do.
 
     async def send_stored_messages(self):

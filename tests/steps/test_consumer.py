@@ -180,6 +180,65 @@ async def test_a_client_that_left_gets_nothing_more():
     await alice.disconnect()
 
 
+@pytest.fixture
+def sync_thread_trips(monkeypatch):
+    """trips(room, members): how many times Channels ran close_old_connections()
+    (each time a trip to the process's shared sync thread) while one message
+    went to a room of `members` clients."""
+    import channels.db
+
+    calls = []
+    close = channels.db.close_old_connections
+    monkeypatch.setattr(channels.db, "close_old_connections", lambda: calls.append(close()))
+
+    async def trips(room, members):
+        clients = [communicator(room) for _ in range(members)]
+        for client in clients:
+            assert (await client.connect())[0]
+        before = len(calls)
+        await clients[0].send_json_to({"message": "counted"})
+        for client in clients:
+            assert await client.receive_json_from() == {"message": "counted"}
+        counted = len(calls) - before
+        for client in clients:
+            await client.disconnect()
+        return counted
+
+    return trips
+
+
+@pytest.mark.limit
+@pytest.mark.hint("Steps 3 and 4 pay one trip to the sync thread per member and message.")
+@pytest.mark.steps(3, 4)
+async def test_each_member_costs_a_trip_to_the_sync_thread(sync_thread_trips):
+    """Channels' dispatch() closes old database connections before every
+    handler: a room of 4 costs 3 trips more per message than a room of 1."""
+    assert await sync_thread_trips("crowd", 4) - await sync_thread_trips("alone", 1) == 3
+
+
+@pytest.mark.hint(
+    "Room messages need no database check: override dispatch() so that a "
+    '"chat.message" event goes straight to chat_message(), any other to '
+    "super().dispatch() (step 5's README)."
+)
+@pytest.mark.steps(5, 6)
+async def test_room_messages_cost_no_trip_to_the_sync_thread(sync_thread_trips):
+    assert await sync_thread_trips("crowd", 4) == await sync_thread_trips("alone", 1)
+
+
+@pytest.mark.hint(
+    "End mysite/asgi.py with gc.collect() and gc.freeze(), once the application "
+    "is built (step 5's README)."
+)
+@pytest.mark.steps(5, 6)
+def test_a_worker_sets_what_it_loaded_aside_from_the_garbage_collector():
+    import gc
+
+    import mysite.asgi  # noqa: F401 (what a worker does first)
+
+    assert gc.get_freeze_count() > 0
+
+
 @pytest.mark.hint(
     'Does receive() call parse_message() and, on InvalidMessage, send {"error": '
     'str(error)} and return?'

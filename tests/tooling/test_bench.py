@@ -6,6 +6,7 @@ ahead of sync): how fast is the benchmark's business, not the tests'.
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -96,6 +97,22 @@ def test_the_serialise_once_copy_still_applies_to_the_step(step):
         assert 'await self.send(text_data=event["text"])' in code
     assert not copy.exists()
     assert "event[\"text\"]" not in (REPO / step / "chat" / "consumers.py").read_text()
+
+
+def test_the_tuning_copies_each_take_one_tuning_out_of_step5():
+    # Text edits again: if step 5 changes, this says so before the experiment does.
+    from bench.experiment import TUNINGS, without_tunings
+
+    step5 = REPO / "step05_production"
+    for name, (path, code) in TUNINGS.items():
+        with without_tunings(step5, name) as copy:
+            edited = (copy / path).read_text()
+            compile(edited, path, "exec")
+            assert len(edited) < len((step5 / path).read_text())
+            assert ("async def dispatch(" if name == "dispatch" else "gc.freeze()") not in edited
+            others = {p.relative_to(copy) for p in copy.rglob("*.py")} - {Path(path)}
+            assert all((copy / o).read_bytes() == (step5 / o).read_bytes() for o in others)
+        assert not copy.exists()
 
 
 def test_history_runs_step5_and_step6_on_each_database(tmp_path):
