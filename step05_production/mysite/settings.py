@@ -109,8 +109,8 @@ LOGGING = {
 # groups, so a room spans processes (and machines).
 CHANNEL_LAYERS = {
     "default": {
-        # channels_redis's RedisChannelLayer, with a fix for a message lost
-        # when a client leaves at the wrong moment (mysite/layers.py).
+        # channels_redis's RedisChannelLayer, with two upstream weak spots
+        # worked around (mysite/layers.py).
         "BACKEND": "mysite.layers.RedisChannelLayer",
         # Messages a server process may have waiting in Redis before the
         # layer drops new ones (default 100). A burst needs more: see README.

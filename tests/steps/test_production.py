@@ -187,6 +187,26 @@ async def test_redis_outage_closes_cleanly_and_chat_resumes_without_restart(
 
 
 @pytest.mark.hint(
+    "mysite/layers.py: catch redis's ConnectionError in _clean_receive_backup() and "
+    "log one WARNING line (step 5's README, \"When Redis goes away\")."
+)
+async def test_the_layer_cleaning_up_after_a_delivery_without_redis_logs_one_line(caplog):
+    """channels_redis runs this cleanup in a task nobody awaits: an error there
+    would reach the log as a traceback."""
+    from channels.layers import get_channel_layer
+
+    from workshop.ports import free_port
+
+    layer = get_channel_layer()
+    config = {**layer.hosts[0], "address": f"redis://127.0.0.1:{free_port()}/0"}
+    without_redis = type(layer)(hosts=[config])
+    with caplog.at_level("WARNING"):
+        await without_redis._clean_receive_backup(0, without_redis.prefix + "specific.x!")
+    assert [record.levelname for record in caplog.records] == ["WARNING"]
+    assert "Redis unavailable" in caplog.text
+
+
+@pytest.mark.hint(
     "settings.py reads DJANGO_DEBUG (off unless \"1\"), DJANGO_SECRET_KEY, "
     "DJANGO_ALLOWED_HOSTS and REDIS_URL from the environment."
 )
