@@ -36,7 +36,9 @@ class RedisChannelLayer(core.RedisChannelLayer):
         try:
             return await asyncio.shield(read)
         except asyncio.CancelledError:
-            # This consumer is leaving; the read goes on without it.
+            # This consumer is leaving; the read goes on without it. Should the
+            # read fail, the next one finds out for itself: mark its error seen.
+            read.add_done_callback(lambda read: read.cancelled() or read.exception())
             self.reads_left_behind[channel] = read
             raise
 

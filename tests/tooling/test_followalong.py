@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from workshop.steps import LAST_STEP, REPO, STEPS, step_folder
+from workshop.steps import LAST_STEP, REPO, step_folder
 
 STEP_TESTS = REPO / "tests" / "steps"
 
@@ -102,11 +102,15 @@ def test_every_step_test_declares_what_make_check_shows():
     assert len(set(layers.values())) == len(layers), f"two modules share a layer: {layers}"
 
 
-# The last step passes its own check in test_check_without_a_step_finds_yours.
-# Step 5's check is its suite through make check (minutes: workers, nginx, a
-# browser), which `make test-step5` already runs: steps 1 to 4 here.
+# Each step's suite already runs on its reference folder (make test); what is
+# checked here is make check's own plumbing around it (the report, the layers),
+# which is the same for every step. Steps 1 and 2 here; step 3 passes its check
+# in test_sync_step3.py (the README's synchronous step 3), and the last step,
+# with every layer (Redis, workers, nginx, a browser), in
+# test_check_without_a_step_finds_yours. Steps 4 and 5 would add minutes of
+# suites that make test has just run.
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("step", [step for step in STEPS[:-1] if step <= 4])
+@pytest.mark.parametrize("step", [1, 2])
 def test_each_reference_step_passes_its_own_check(run, python, step):
     result = run(python, "-m", "workshop.check", str(step), "--project", str(step_folder(step)),
                  timeout=600)
