@@ -44,6 +44,6 @@ application = ProtocolTypeRouter(
 # What the worker has loaded by now (Django, the apps, the libraries) stays
 # until it exits. Set it aside, so that the garbage collector's full passes
 # stop walking all of it: each pass used to stop every chat of the worker for
-# tens of milliseconds (see README.md, "A message to a room of 100").
+# tens of milliseconds (step 5's README: "A message to a room of 100").
 gc.collect()  # first, so that no garbage is set aside with it
 gc.freeze()
