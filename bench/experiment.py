@@ -16,8 +16,9 @@ Let the pop finish: a copy of step04 whose channel layer, when a receive is
 cancelled while its BZPOPMIN is in flight, lets the pop finish and hands it,
 with the message it brings, to the next receive, instead of dropping the
 connection with the message in it. `python -m bench.realuse
-step04_redis_backend --churn 30 --let-the-pop-finish` runs the churn probe on it: if it loses nothing where
-step04 loses messages, the cancelled read is the cause.
+step04_redis_backend --churn 30 --let-the-pop-finish` runs the churn probe on
+it: if it loses nothing where step04 loses messages, the cancelled read is the
+cause.
 """
 import re
 import shutil
@@ -40,12 +41,14 @@ def step_copy(folder, prefix):
 
 
 def replace_once(path, old, new):
-    """Replace `old` by `new` in a copied file, where `old` must appear exactly once."""
+    """Replace `old` (text, or a compiled pattern) by `new` in a copied file,
+    where `old` must appear exactly once."""
+    pattern = old if isinstance(old, re.Pattern) else re.compile(re.escape(old))
     code = path.read_text()
-    found = len(old.findall(code)) if isinstance(old, re.Pattern) else code.count(old)
+    found = len(pattern.findall(code))
     if found != 1:
         raise RuntimeError(f"{path}: expected this once, found it {found} times: {old}")
-    path.write_text(old.sub(new, code) if isinstance(old, re.Pattern) else code.replace(old, new))
+    path.write_text(pattern.sub(lambda match: new, code))
 
 
 # What changes in chat/consumers.py: (the step's code, the copy's code).
