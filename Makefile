@@ -14,8 +14,8 @@ STEP3 := step03_channel_layer
 STEP4 := step04_redis_backend
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-dev wheelhouse step1 step2 step3 step4 step4-cluster step5 \
-        step5-memory step5-nginx step6 step6-memory step6-nginx redis test clean
+.PHONY: help setup setup-dev wheelhouse step1 step2 step3 step4 step4-cluster step5 step6 \
+        step7 redis test clean
 
 help: ## List the commands
 	@echo "Real-time Django with Channels: the workshop's commands"
@@ -46,11 +46,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet $(if $(FROM_WHEELHOUSE),--find-links $(WHEELHOUSE)) -r requirements-dev.txt
 	@touch $@
 
-setup: $(VENV)/.installed ## Make .venv with all the day needs: steps, make check (once; fast after)
+setup: $(VENV)/.installed ## Make .venv with all the day needs (once; fast after)
 
-setup-dev: $(VENV)/.installed-dev ## Also install the notebooks', slides' and benchmarks' tools
+setup-dev: $(VENV)/.installed-dev ## Also the notebooks', slides' and benchmarks' tools
 
-wheelhouse: $(VENV)/.installed ## Download every package, for every laptop, into wheelhouse/ (DEV=1: dev tools too)
+wheelhouse: $(VENV)/.installed ## Every package for every laptop into wheelhouse/ (DEV=1)
 	$(PY) -m workshop.wheelhouse $(if $(DEV),--dev)
 
 # --- Running a step -------------------------------------------------------------
@@ -79,7 +79,7 @@ step3: $(VENV)/.installed ## Run step 3: rooms, through groups on a channel laye
 step4: $(VENV)/.installed ## Run step 4: the channel layer on Redis (started for you)
 	$(call serve,$(STEP4),$(PY) -m workshop.redis --)
 
-step4-cluster: $(VENV)/.installed ## Run step 4 twice, on ports 8000 and 8001, sharing one Redis
+step4-cluster: $(VENV)/.installed ## Step 4 twice, on ports 8000 and 8001, sharing Redis
 	$(PY) $(STEP4)/manage.py migrate --verbosity 0
 	@echo
 	@echo "  Two servers, one Redis: open http://127.0.0.1:8000/chat/lobby/"
@@ -92,24 +92,22 @@ step4-cluster: $(VENV)/.installed ## Run step 4 twice, on ports 8000 and 8001, s
 
 # Step 5 on: the settings read the environment; workshop.production sets safe
 # local values, runs migrate and collectstatic, then uvicorn with 2 workers.
-step5: $(VENV)/.installed ## Run step 5: 2 uvicorn workers sharing Redis, as in production
+# STEP (or the N of stepN-memory, stepN-nginx) is 5, 6 or 7.
+step5: $(VENV)/.installed ## Run step 5: 2 uvicorn workers, as in production
 	$(PY) -m workshop.production 5 --port $(PORT)
 
-step5-memory: $(VENV)/.installed ## Run step 5's workers on the in-memory layer: a split room
-	$(PY) -m workshop.production 5 --port $(PORT) --memory
-
-step5-nginx: $(VENV)/.installed ## Run step 5 behind nginx on port 8080 (needs nginx)
-	$(PY) -m workshop.production 5 --port $(PORT) --nginx 8080
-
-# Step 6 runs the same way; DATABASE_URL, if set, picks its database.
-step6: $(VENV)/.installed ## Run step 6: messages stored, caught up on reconnect
+step6: $(VENV)/.installed ## Run step 6: outages handled, a page that reconnects
 	$(PY) -m workshop.production 6 --port $(PORT)
 
-step6-memory: $(VENV)/.installed ## Run step 6's workers on the in-memory layer: a split room
-	$(PY) -m workshop.production 6 --port $(PORT) --memory
+# DATABASE_URL, if set, picks step 7's database.
+step7: $(VENV)/.installed ## Run step 7: messages stored, caught up on reconnect
+	$(PY) -m workshop.production 7 --port $(PORT)
 
-step6-nginx: $(VENV)/.installed ## Run step 6 behind nginx on port 8080 (needs nginx)
-	$(PY) -m workshop.production 6 --port $(PORT) --nginx 8080
+step%-memory: $(VENV)/.installed ## Step N (5 on) on the in-memory layer: a split room
+	$(PY) -m workshop.production $* --port $(PORT) --memory
+
+step%-nginx: $(VENV)/.installed ## Step N (5 on) behind nginx on port 8080
+	$(PY) -m workshop.production $* --port $(PORT) --nginx 8080
 
 redis: $(VENV)/.installed ## Run a Redis for step 4 on its own (Ctrl-C stops it)
 	$(PY) -m workshop.redis
@@ -119,20 +117,20 @@ redis: $(VENV)/.installed ## Run a Redis for step 4 on its own (Ctrl-C stops it)
 test: $(VENV)/.installed-dev ## Run every test: each step, the notebooks, the tools
 	$(PY) -m workshop.runtests
 
-test-step%: $(VENV)/.installed ## Run one step's tests: make test-step1 .. test-step4
+test-step%: $(VENV)/.installed ## Run one step's tests: make test-step1 .. test-step7
 	$(PY) -m workshop.runtests step$*
 
 # --- Following along in your own project (mywork/) ---------------------------------
 
 .PHONY: start mywork check catch-up
 
-start: $(VENV)/.installed ## Start your own project in mywork/ (FORCE=1: anew, with a backup)
+start: $(VENV)/.installed ## Start your project in mywork/ (FORCE=1: anew)
 	$(PY) -m workshop.mywork start $(if $(FORCE),--force)
 
 mywork: $(VENV)/.installed ## Serve mywork/ on http://127.0.0.1:8000/chat/
 	$(PY) -m workshop.mywork serve --port $(PORT)
 
-check: $(VENV)/.installed ## Check mywork/ as a step: STEP=1..4 (none: find your step)
+check: $(VENV)/.installed ## Check mywork/ as a step: STEP=1..7 (none: find your step)
 	$(PY) -m workshop.check $(STEP) $(if $(VERBOSE),--verbose)
 
 catch-up: $(VENV)/.installed ## Replace mywork/ with a step, keeping a backup: STEP=3
@@ -165,16 +163,16 @@ slides: $(VENV)/.installed-dev ## Build the slides into slides/_build/revealjs/
 	@echo
 	@echo "  Open slides/_build/revealjs/index.html (no network needed), or: make present"
 
-present: slides ## Serve the slides on 127.0.0.1:8800 (press S for the speaker view)
+present: slides ## Serve the slides on 127.0.0.1:8800 (S: speaker view)
 	@echo
 	@echo "  Slides at http://127.0.0.1:$(SLIDES_PORT)/ (S: speaker view, Ctrl-C stops)"
 	@echo
 	$(PY) -m http.server --bind 127.0.0.1 --directory slides/_build/revealjs $(SLIDES_PORT)
 
 # With neither FROM nor TO: the usage line. With only one: the same, as an error.
-diff: ## What changed between steps: make diff FROM=2 TO=3 (or FROM=mywork)
+diff: ## What changed: make diff FROM=2 TO=3 (or FROM=mywork)
 ifeq ($(and $(FROM),$(TO)),)
-	@echo "usage: make diff FROM=2 TO=3   (FROM and TO: a step 0-4, or a folder like mywork)"
+	@echo "usage: make diff FROM=2 TO=3   (FROM and TO: a step 0-7, or a folder like mywork)"
 	@$(if $(FROM)$(TO),exit 2)
 else
 	@$(TOOL_PY) -m workshop.diff "$(FROM)" "$(TO)"
@@ -188,15 +186,15 @@ doctor: ## Check that this machine is ready for the workshop
 # QUICK=1 runs a short version into bench/results/quick/ (not committed).
 .PHONY: bench bench-check
 
-bench: $(VENV)/.installed-dev ## Measure sync vs async, fan-out, scale-out, connections (QUICK=1: 30 s)
+bench: $(VENV)/.installed-dev ## Measure the steps side by side (QUICK=1: a short run)
 	$(PY) -m bench $(if $(QUICK),--quick)
 
-bench-check: $(VENV)/.installed ## Measure how long make check STEP=1 takes, failing and passing
+bench-check: $(VENV)/.installed ## Measure how long make check takes, in each state
 	$(PY) -m bench.check_speed
 
 # --- Tidying up -----------------------------------------------------------------
 
-clean: ## Remove databases, caches, test reports and built slides (keeps .venv)
+clean: ## Remove databases, caches, reports (keeps .venv)
 	rm -rf .test-results .pytest_cache slides/_build
 	find . -path ./$(VENV) -prune -o \( -name db.sqlite3 -o -name __pycache__ \) -print \
 	    | xargs rm -rf

@@ -92,13 +92,13 @@ def without_tunings(folder, *names):
         yield copy
 
 
-# Step 5's answer to the problem (its mysite/layers.py), tried on step 4.
-POP_FINISHING_LAYER = step_folder(5) / "mysite" / "layers.py"
+# Step 6's answer to the problem (its mysite/layers.py), tried on step 4.
+POP_FINISHING_LAYER = step_folder(6) / "mysite" / "layers.py"
 
 
 @contextmanager
 def pop_finishing_copy(folder):
-    """Yield a temporary copy of step04 on step 5's layer (mysite/layers.py)."""
+    """Yield a temporary copy of step04 on step 6's layer (mysite/layers.py)."""
     with step_copy(folder, "pop-finishing") as copy:
         shutil.copy(POP_FINISHING_LAYER, copy / "mysite" / "layers.py")
         replace_once(

@@ -80,7 +80,7 @@ def markdown(results):
         lines += connections_table(results["connections"])
     if "history" in results:
         lines += ["## 5. History: what storing each message costs", ""]
-        lines += fanout_tables(results["history"], "step05-history")
+        lines += fanout_tables(results["history"], "step06-history")
     if "experiment" in results:
         lines += [f"## Experiment: {results['experiment']['title']}", ""]
         lines += fanout_tables(results["experiment"], "the step as it is")

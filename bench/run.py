@@ -44,6 +44,8 @@ SLOW_SITE = REPO / "bench" / "slow_site"
 STEP3 = step_folder(3)
 STEP4 = step_folder(4)
 STEP5 = step_folder(5)
+STEP6 = step_folder(6)
+STEP7 = step_folder(7)
 SECTIONS = ("io", "fanout", "scaleout", "connections", "history")
 # The quick run leaves out history, which prepares three production servers
 # first: `--quick --only history` runs it alone.
@@ -85,7 +87,7 @@ SHORT = {
     "step03-once": "step03\nonce", "redis-once": "step04\nonce",
     "step05-checked": "step05\nchecked", "step05-unfrozen": "step05\nunfrozen",
     "step05-untuned": "step05\nuntuned",
-    "step05-history": "step05", "step06-sqlite": "step06\nSQLite", "step06-postgres": "step06\nPostgreSQL",
+    "step06-history": "step06", "step07-sqlite": "step07\nSQLite", "step07-postgres": "step07\nPostgreSQL",
 }
 LABELS = {
     "step03": "step03, InMemoryChannelLayer",
@@ -100,9 +102,9 @@ LABELS = {
     "step05-checked": "step05 without its dispatch(): a database check per delivery (experiment)",
     "step05-unfrozen": "step05 without gc.freeze() (experiment)",
     "step05-untuned": "step05 without either (experiment)",
-    "step05-history": "step05, 2 uvicorn workers, nothing stored",
-    "step06-sqlite": "step06, 2 uvicorn workers, stored in SQLite",
-    "step06-postgres": "step06, 2 uvicorn workers, stored in PostgreSQL",
+    "step06-history": "step06, 2 uvicorn workers, nothing stored",
+    "step07-sqlite": "step07, 2 uvicorn workers, stored in SQLite",
+    "step07-postgres": "step07, 2 uvicorn workers, stored in PostgreSQL",
 }
 
 
@@ -322,28 +324,28 @@ def measure_connections(plan, redis):
 
 
 def measure_history(plan, redis):
-    """5. What storing each message costs: step 5 against step 6 on SQLite and,
+    """5. What storing each message costs: step 6 against step 7 on SQLite and,
     if its server programs are installed, on PostgreSQL."""
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-history-")))
-        databases = {"step05-history": None, "step06-sqlite": f"sqlite:///{folder / 'db.sqlite3'}"}
+        databases = {"step06-history": None, "step07-sqlite": f"sqlite:///{folder / 'db.sqlite3'}"}
         if find_postgres_bin():
             postgres = stack.enter_context(PostgresServer())
-            databases["step06-postgres"] = postgres.create_database("bench")
+            databases["step07-postgres"] = postgres.create_database("bench")
         else:
-            say("[history] no PostgreSQL server programs: step06 on SQLite only")
+            say("[history] no PostgreSQL server programs: step07 on SQLite only")
         servers = {}
         for key, database_url in databases.items():
             env = step_env(REDIS_URL=redis.url, **local_settings())
             if database_url:
                 env["DATABASE_URL"] = database_url
-            project = step_folder(5 if key == "step05-history" else 6)
+            project = STEP6 if key == "step06-history" else STEP7
             prepare(project, {**os.environ, **env})
             servers[key] = UvicornServer(project, env=env)
         start_all(stack, list(servers.values()))
         # The workers' CPU (PostgreSQL's backends land in "others").
         configs = metered(servers, redis)
-        return run_configs("history", plan, configs, dict.fromkeys(configs, "step05-history"),
+        return run_configs("history", plan, configs, dict.fromkeys(configs, "step06-history"),
                            plan.repeats)
 
 

@@ -37,7 +37,7 @@ import pytest
 
 from workshop.ports import free_port
 from workshop.production import local_settings
-from workshop.steps import REPO, STEPS, step_folder
+from workshop.steps import HISTORY, PRODUCTION, REPO, STEPS, step_folder
 
 STEP_TESTS = REPO / "tests" / "steps"
 RESULTS = pytest.StashKey[dict]()
@@ -75,11 +75,11 @@ def pytest_load_initial_conftests(early_config, parser, args):
     # Step 4 reads REDIS_URL when its settings load, which is now. Point it at
     # the Redis the tests will start on a free port, never at the user's own.
     os.environ["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
-    if options.step >= 5:
+    if options.step >= PRODUCTION:
         # From step 5 on, the settings read their secrets from the environment.
         os.environ.update(local_settings())
-    if options.step >= 6:
-        # Step 6 stores messages: in a database of the tests' own, never in
+    if options.step >= HISTORY:
+        # The history step stores messages: in a database of the tests' own, never in
         # the step folder's db.sqlite3.
         database = Path(tempfile.mkdtemp(prefix="workshop-db-")) / "db.sqlite3"
         os.environ["DATABASE_URL"] = f"sqlite:///{database}"

@@ -1,6 +1,6 @@
 """Real WebSocket clients that speak the chat's JSON frames (tests, notebooks, bench).
 
-ChatClient is one connection; ReconnectingClient follows step 6's room.html
+ChatClient is one connection; ReconnectingClient follows step 7's room.html
 through reconnects, resends and duplicates.
 """
 import asyncio
@@ -36,7 +36,7 @@ class ChatClient:
         await self.websocket.send(frame)
 
     async def receive(self, timeout=5):
-        """The next frame, decoded from JSON, without the "id" that step 6 gives
+        """The next frame, decoded from JSON, without the "id" that step 7 gives
         each message: what the frame says, the same in every step."""
         frame = await self.receive_frame(timeout)
         frame.pop("id", None)
@@ -57,14 +57,14 @@ class ChatClient:
 @asynccontextmanager
 async def chat_client(server, room, origin=None, since=None, **options):
     """Open the room's WebSocket on a running server (a DaphneServer), from
-    step 6 on asking for the messages after `since`."""
+    step 7 on asking for the messages after `since`."""
     url = server.ws_url(room) if since is None else f"{server.ws_url(room)}?since={since}"
     async with connect(url, origin=origin or server.origin, **options) as ws:
         yield ChatClient(ws)
 
 
 class ReconnectingClient:
-    """A chat client that loses nothing, by the rules of step 6's room.html.
+    """A chat client that loses nothing, by the rules of step 7's room.html.
 
     - It remembers the id of the last message it holds, and reconnects (after
       a random wait that doubles, from `backoff` seconds up to `max_backoff`)

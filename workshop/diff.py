@@ -23,7 +23,7 @@ from .steps import LAST_STEP, REPO, STEP_FOLDERS, display
 IGNORED = [
     "__pycache__", "*.pyc", "*.pyo",
     "db.sqlite3", "*.sqlite3-journal", "*.sqlite3-wal", "*.sqlite3-shm",
-    "staticfiles",  # what collectstatic gathers (steps 5 and 6)
+    "staticfiles",  # what collectstatic gathers (steps 5 on)
     ".*",  # .DS_Store, .idea, .vscode, editor swap files
     "*~", "*.log",
     "README.md",

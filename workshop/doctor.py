@@ -21,7 +21,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .steps import DEFAULT_REDIS_URL, REPO, display
+from .steps import DEFAULT_REDIS_URL, HISTORY, PRODUCTION, REPO, display
 
 OLDEST, NEWEST = (3, 10), (3, 14)  # the Pythons the requirements are checked for
 
@@ -227,7 +227,7 @@ def check_browser(find=None):
 
 
 def check_test_server(name, find, how_to, step):
-    """nginx (step 5) and PostgreSQL (step 6): only some tests need them."""
+    """nginx (steps 5 on) and PostgreSQL (steps 7 on): only some tests need them."""
     if find() is None:
         return Check(WARNING, f"no {name}: step {step}'s {name} tests will skip "
                      f"(the step itself runs without it)", how_to.split("\n", 1)[1])
@@ -284,8 +284,8 @@ def run_checks(args):
         check_redis_port(url),
         check_redis_server(url, venv),
         check_browser(),
-        check_test_server("nginx", find_nginx, HOW_TO_GET_NGINX, 5),
-        check_test_server("PostgreSQL", find_postgres_bin, HOW_TO_GET_POSTGRES, 6),
+        check_test_server("nginx", find_nginx, HOW_TO_GET_NGINX, PRODUCTION),
+        check_test_server("PostgreSQL", find_postgres_bin, HOW_TO_GET_POSTGRES, HISTORY),
         check_wheelhouse(args.wheelhouse),
     ]
 

@@ -1,8 +1,8 @@
-"""Start a PostgreSQL server of our own, for step 6 on PostgreSQL (tests, bench).
+"""Start a PostgreSQL server of our own, for step 7 on PostgreSQL (tests, bench).
 
     python -m workshop.postgres                 serve one until Ctrl-C, printing its DATABASE_URL
     python -m workshop.postgres -- CMD ARGS     run CMD with DATABASE_URL set to it:
-                                                python -m workshop.postgres -- make step6
+                                                python -m workshop.postgres -- make step7
 
 The server listens on 127.0.0.1 at a free port (never 5432, where a system
 PostgreSQL may live), trusts every local connection (no password: for tests

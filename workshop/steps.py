@@ -20,12 +20,26 @@ STEP_FOLDERS = {
     3: "step03_channel_layer",
     4: "step04_redis_backend",
     5: "step05_production",
-    6: "step06_history",
+    6: "step06_resilience",
+    7: "step07_history",
 }
+
+# The step that first teaches each idea. Tests and tools say `step >= HISTORY`,
+# never a bare number, so that a step added in between changes one line here.
+CHANNEL_LAYER = 3  # groups: a room that everyone in it hears
+REDIS = 4  # the layer on Redis: rooms across processes
+PRODUCTION = 5  # uvicorn workers, settings from the environment, nginx
+RESILIENCE = 6  # Redis outages, clients coming and going, a page that reconnects
+HISTORY = 7  # messages in the database, catch-up on reconnect
 
 # The steps an attendee can check, catch up to and test: all but the start.
 STEPS = sorted(number for number in STEP_FOLDERS if number > 0)
 LAST_STEP = STEPS[-1]
+
+
+def since(first):
+    """The steps from `first` to the last: `pytest.mark.steps(*since(HISTORY))`."""
+    return [number for number in STEPS if number >= first]
 
 # Where the steps from 4 on find Redis unless REDIS_URL says otherwise
 # (the same default as step04's settings).

@@ -12,8 +12,6 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
 
-from mysite.redis_guard import RedisOutageGuard
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 
 # Set Django up (settings, app registry) before importing code that may import
@@ -27,16 +25,15 @@ application = ProtocolTypeRouter(
     {
         # Ordinary requests (the pages, the admin) go to Django as usual.
         "http": django_asgi_app,
-        # WebSocket handshakes pass four layers, outside in:
+        # WebSocket handshakes pass three layers, outside in:
         # - the origin check refuses (HTTP 403) a handshake whose Origin host is
         #   not in ALLOWED_HOSTS, or that has no Origin, so a page on another
         #   site cannot open a socket here from a visitor's browser. It protects
         #   browsers; it is not authentication: other clients can send any Origin;
         # - the auth stack puts the logged-in user in scope["user"];
-        # - the guard closes sockets cleanly if Redis goes away;
         # - the router picks a consumer by path, like urls.py picks a view.
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(RedisOutageGuard(URLRouter(websocket_urlpatterns)))
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }
 )

@@ -2,15 +2,13 @@
 
 Secrets and switches come from the environment, never from this file: the
 same code runs on your laptop and on the server, and the secret key is not in
-git. The workshop's `make step5` and `make step6` set safe local values
+git. The workshop's `make stepN` (N = 5 on) sets safe local values
 (see README.md).
 """
 import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -109,9 +107,7 @@ LOGGING = {
 # groups, so a room spans processes (and machines).
 CHANNEL_LAYERS = {
     "default": {
-        # channels_redis's RedisChannelLayer, with two upstream weak spots
-        # worked around (mysite/layers.py).
-        "BACKEND": "mysite.layers.RedisChannelLayer",
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
         # Messages a server process may have waiting in Redis before the
         # layer drops new ones (default 100). A burst needs more: see README.
         "CONFIG": {"capacity": 1000, "hosts": [{
@@ -121,9 +117,6 @@ CHANNEL_LAYERS = {
             "socket_timeout": None,
             # redis-py 8 pools stop at 100 connections: too few for a burst.
             "max_connections": 2000,
-            # After Redis restarts, the pooled connections are dead.
-            # Retry once, on a new connection, instead of failing.
-            "retry": Retry(NoBackoff(), retries=1),
         }]},
     }
 }

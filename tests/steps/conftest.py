@@ -11,12 +11,13 @@ from tests.support import skip_or_fail
 from workshop.redis import HOW_TO_GET_REDIS, RedisServer, find_redis_server, host_and_port
 from workshop.production import prepare
 from workshop.servers import DaphneServer, UvicornServer
+from workshop.steps import HISTORY, PRODUCTION, REDIS
 
 
 def pytest_collection_modifyitems(config, items):
-    """From step 6 on, the consumer stores messages: the in-process tests
+    """From the history step on, the consumer stores messages: the in-process tests
     (test_consumer.py) get a test database, emptied after each test."""
-    if (config.getoption("step") or 0) < 6:
+    if (config.getoption("step") or 0) < HISTORY:
         return
     for item in items:
         if item.path.name == "test_consumer.py":
@@ -43,8 +44,8 @@ def project():
 @pytest.fixture(scope="session")
 def redis_server(step):
     """Step 4's Redis, on the free port that tests/plugin.py put in REDIS_URL."""
-    if step < 4:
-        pytest.fail("only step 4 uses Redis")
+    if step < REDIS:
+        pytest.fail("only the steps from 4 on use Redis")
     if find_redis_server() is None:
         skip_or_fail(HOW_TO_GET_REDIS.format(url=os.environ["REDIS_URL"]))
     _, port = host_and_port(os.environ["REDIS_URL"])
@@ -56,7 +57,7 @@ def redis_server(step):
 def production_env(step, project):
     """From step 5 on: the environment the settings read, after a deploy's
     migrate and collectstatic."""
-    if step < 5:
+    if step < PRODUCTION:
         return {}
     env = dict(os.environ)  # tests/plugin.py put the settings' variables there
     prepare(project, env)
@@ -71,12 +72,12 @@ def start_server(request, step, project, production_env):
     under uvicorn with 2 worker processes, as in production. Keyword
     arguments go to UvicornServer (workers, env, options).
     """
-    if step >= 4:
+    if step >= REDIS:
         request.getfixturevalue("redis_server")
     servers = []
 
     def start(**options):
-        if step >= 5:
+        if step >= PRODUCTION:
             env = {**production_env, **options.pop("env", {})}
             server = UvicornServer(project, env=env, **options)
         else:
@@ -97,9 +98,9 @@ def server(start_server):
 
 @pytest.fixture(autouse=True)
 def empty_rooms(step):
-    """From step 6 on, rooms remember. Each test starts with none stored, as
-    with the servers of steps 1-5, whose rooms are empty once everyone left."""
-    if step >= 6:
+    """From the history step on, rooms remember. Each test starts with none stored, as
+    with the servers of the steps before it, whose rooms are empty once everyone left."""
+    if step >= HISTORY:
         forget_every_message(os.environ["DATABASE_URL"])
 
 

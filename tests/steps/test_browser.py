@@ -1,8 +1,11 @@
 """The chat in a real browser (headless Chromium driven by Selenium), as people use it."""
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
+
+from workshop.steps import CHANNEL_LAYER, HISTORY, PRODUCTION, RESILIENCE, since
 
 pytestmark = pytest.mark.layer(
     4, "The chat in a real browser (headless Chromium driven by Selenium)"
@@ -78,7 +81,7 @@ def test_sender_sees_its_message_and_the_other_window_does_not(browser, open_roo
     "Does the consumer join a group on connect (group_add) and send to that group "
     "(group_send)?"
 )
-@pytest.mark.steps(3, 4, 5, 6)
+@pytest.mark.steps(*since(CHANNEL_LAYER))
 def test_both_windows_in_the_room_see_the_message_and_another_room_does_not(
     browser, open_room
 ):
@@ -97,7 +100,7 @@ def test_both_windows_in_the_room_see_the_message_and_another_room_does_not(
 )
 def test_html_in_a_message_is_shown_as_text_and_never_runs(browser, open_room, step):
     alice = open_room("lobby")
-    bob = open_room("lobby") if step >= 3 else None
+    bob = open_room("lobby") if step >= CHANNEL_LAYER else None
     send(browser, alice, HOSTILE)
     for window in filter(None, (alice, bob)):
         wait_for_log(browser, window, HOSTILE)
@@ -116,11 +119,27 @@ def test_bad_input_shows_an_error_line_and_the_chat_goes_on(browser, open_room):
     wait_for_log(browser, alice, "still chatting")
 
 
+@pytest.mark.limit
+@pytest.mark.hint("Step 6's page reconnects by itself; step 5's asks for a reload.")
+@pytest.mark.steps(PRODUCTION)
+def test_after_a_server_restart_the_page_stays_disconnected(browser, open_room, start_server):
+    """The limit that step 6 lifts: a restart (a deploy, a killed worker) ends
+    every chat for good, until each window is reloaded."""
+    server = start_server()
+    alice = open_room("restart", on=server)
+    server.stop()
+    wait_for_log(browser, alice, "[disconnected: reload the page to reconnect]")
+    server.start()
+    with pytest.raises(TimeoutException):  # the server is back; the page does not know
+        wait_for(browser, lambda: browser.execute_script("return chatSocket.readyState") == 1,
+                 timeout=5)
+
+
 @pytest.mark.hint(
     "room.html opens a new WebSocket in onclose, after a delay that doubles up to 30 s,"
     " and writes [reconnected] when it is back."
 )
-@pytest.mark.steps(5)
+@pytest.mark.steps(RESILIENCE)
 def test_the_page_reconnects_by_itself_after_a_server_restart(browser, open_room, start_server):
     server = start_server()
     alice, bob = open_room("restart", on=server), open_room("restart", on=server)
@@ -139,7 +158,7 @@ def test_the_page_reconnects_by_itself_after_a_server_restart(browser, open_room
     "The consumer sends the room's last messages on connect, and room.html shows them"
     " like any other."
 )
-@pytest.mark.steps(6)
+@pytest.mark.steps(*since(HISTORY))
 def test_a_window_that_reloads_shows_the_history(browser, open_room):
     alice = open_room("memory")
     send(browser, alice, "remember me")
@@ -154,7 +173,7 @@ def test_a_window_that_reloads_shows_the_history(browser, open_room):
     "room.html reconnects with ?since=<lastId>, keeps what was typed meanwhile in "
     "pending, and sends it again on reconnecting."
 )
-@pytest.mark.steps(6)
+@pytest.mark.steps(*since(HISTORY))
 def test_a_window_whose_server_restarts_catches_up_with_what_was_said_meanwhile(
     browser, open_room, start_server
 ):

@@ -10,6 +10,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
+from workshop.steps import CHANNEL_LAYER, HISTORY, PRODUCTION, REDIS, since
+
 pytestmark = pytest.mark.layer(
     1, "The consumer in-process (Channels' WebsocketCommunicator: no server, no network)"
 )
@@ -39,9 +41,9 @@ BAD_ROOM_NAMES = ["caf%C3%A9", "two%20words", "a" * 81, "semi;colon", ".", ".."]
 
 @pytest.fixture(autouse=True)
 def channel_layer_backend(request, step):
-    """From step 4 on, the channel layer is a real Redis (and from step 6 on,
+    """From step 4 on, the channel layer is a real Redis (and from the history step on,
     tests/steps/conftest.py gives these tests a database)."""
-    if step >= 4:
+    if step >= REDIS:
         request.getfixturevalue("redis_server")
 
 
@@ -52,11 +54,11 @@ class PatientCommunicator(WebsocketCommunicator):
         return await super().connect(timeout)
 
     async def disconnect(self, code=1000, timeout=5):
-        # Step 6's consumer may still be reading the database when told to go.
+        # The history step's consumer may still be reading the database when told to go.
         return await super().disconnect(code, timeout)
 
     async def receive_json_from(self, timeout=5):
-        """The next frame, without the "id" that step 6 gives each message."""
+        """The next frame, without the "id" that the history step gives each message."""
         frame = await self.receive_frame(timeout)
         frame.pop("id", None)
         return frame
@@ -155,7 +157,7 @@ async def test_echo_does_not_reach_another_client_in_the_room():
     'Does connect() group_add the room group, and receive() group_send {"type": '
     '"chat.message", ...} with a chat_message() method that sends it on?'
 )
-@pytest.mark.steps(3, 4, 5, 6)
+@pytest.mark.steps(*since(CHANNEL_LAYER))
 async def test_message_reaches_the_room_and_only_the_room():
     alice, bob, carol = communicator("lobby"), communicator("lobby"), communicator("other")
     for client in (alice, bob, carol):
@@ -169,7 +171,7 @@ async def test_message_reaches_the_room_and_only_the_room():
 
 
 @pytest.mark.hint('Does disconnect() call group_discard with the same group name?')
-@pytest.mark.steps(3, 4, 5, 6)
+@pytest.mark.steps(*since(CHANNEL_LAYER))
 async def test_a_client_that_left_gets_nothing_more():
     alice, bob = communicator(), communicator()
     await alice.connect()
@@ -209,7 +211,7 @@ def sync_thread_trips(monkeypatch):
 
 @pytest.mark.limit
 @pytest.mark.hint("Steps 3 and 4 pay trips to the sync thread for each member and message.")
-@pytest.mark.steps(3, 4)
+@pytest.mark.steps(*range(CHANNEL_LAYER, PRODUCTION))
 async def test_each_member_costs_trips_to_the_sync_thread(sync_thread_trips):
     """Channels checks the database connections before every handler (an async
     consumer's dispatch(); a sync consumer's, before and after): a message
@@ -222,7 +224,7 @@ async def test_each_member_costs_trips_to_the_sync_thread(sync_thread_trips):
     '"chat.message" event goes straight to chat_message(), any other to '
     "super().dispatch() (step 5's README)."
 )
-@pytest.mark.steps(5, 6)
+@pytest.mark.steps(*since(PRODUCTION))
 async def test_room_messages_cost_no_trip_to_the_sync_thread(sync_thread_trips):
     assert await sync_thread_trips("crowd", 4) == await sync_thread_trips("alone", 1)
 
@@ -231,7 +233,7 @@ async def test_room_messages_cost_no_trip_to_the_sync_thread(sync_thread_trips):
     "End mysite/asgi.py with gc.collect() and gc.freeze(), once the application "
     "is built (step 5's README)."
 )
-@pytest.mark.steps(5, 6)
+@pytest.mark.steps(*since(PRODUCTION))
 @pytest.mark.filterwarnings("ignore:No directory at:UserWarning")
 def test_a_worker_sets_what_it_loaded_aside_from_the_garbage_collector():
     import gc
@@ -352,7 +354,7 @@ async def test_origin_check_refuses_other_sites():
     "chat_message() compares the event's id with the last id sent: the next one is"
     " sent, older ones are dropped, and a gap is filled from the database."
 )
-@pytest.mark.steps(6)
+@pytest.mark.steps(*since(HISTORY))
 async def test_announcements_out_of_order_or_twice_give_each_message_once_in_order():
     from channels.db import database_sync_to_async
     from channels.layers import get_channel_layer
@@ -374,8 +376,8 @@ async def test_announcements_out_of_order_or_twice_give_each_message_once_in_ord
 
 
 @pytest.mark.limit
-@pytest.mark.hint("Step 6's limit: a message whose notice is lost waits for the next notice.")
-@pytest.mark.steps(6)
+@pytest.mark.hint("Step 7's limit: a message whose notice is lost waits for the next notice.")
+@pytest.mark.steps(*since(HISTORY))
 async def test_a_lost_notice_delays_a_message_until_the_next_one():
     """The layer may drop a notice; a connected socket then learns of the
     message only from the next notice's gap (or when it reconnects)."""

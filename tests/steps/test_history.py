@@ -13,9 +13,10 @@ from tests.support import skip_or_fail
 from workshop.clients import ChatClient, ReconnectingClient, chat_client
 from workshop.postgres import HOW_TO_GET_POSTGRES, PostgresServer, find_postgres_bin
 from workshop.production import prepare
+from workshop.steps import HISTORY, since
 
 pytestmark = [
-    pytest.mark.steps(6),
+    pytest.mark.steps(*since(HISTORY)),
     pytest.mark.layer(3, "History: messages stored, ids, catch-up after a reconnect"),
 ]
 
@@ -72,7 +73,7 @@ async def test_since_sends_what_came_after_it_then_the_live_messages(server):
             await bob.assert_receives_nothing(within=0.5)
 
 
-@pytest.mark.limit  # step 5's limit, lifted
+# Step 6's limit, lifted.
 @pytest.mark.hint(
     "A client that comes back with ?since=<the last id it holds> must receive what "
     "was said meanwhile."

@@ -1,13 +1,13 @@
-"""Two server processes, and (step 4) the Redis between them going away."""
+"""Two server processes, and (steps 4 and 5) the Redis between them going away."""
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from workshop.clients import chat_client
 from workshop.redis import RedisServer
-from workshop.servers import DaphneServer
+from workshop.steps import PRODUCTION, REDIS, RESILIENCE
 
 pytestmark = pytest.mark.layer(
-    3, "Two server processes, and (step 4) the Redis between them going away"
+    3, "Two server processes, and (steps 4 and 5) the Redis between them going away"
 )
 
 
@@ -40,7 +40,7 @@ async def test_in_memory_layer_does_not_cross_processes(server, second_server):
     'Does CHANNEL_LAYERS use channels_redis.core.RedisChannelLayer with the address '
     'from os.environ["REDIS_URL"]?'
 )
-@pytest.mark.steps(4)
+@pytest.mark.steps(REDIS)
 async def test_redis_layer_carries_a_room_across_processes(server, second_server):
     async with (
         chat_client(server, "lobby") as alice,
@@ -55,25 +55,37 @@ async def test_redis_layer_carries_a_room_across_processes(server, second_server
         await dave.assert_receives_nothing(within=1)
 
 
+# How each server reports an application that raised (steps 1-4 run under
+# daphne, 5 under uvicorn): the log line, and what a client then sees, after
+# the handshake (a close code) and before it (an HTTP status).
+CRASH = {
+    "daphne": ("Exception inside application", 1011, 500),
+    # uvicorn drops the connection without a close frame: the client says 1006.
+    "uvicorn": ("Exception in ASGI application", 1006, 500),
+}
+
+
 @pytest.mark.hint(
-    "At step 4 nothing stands between the consumer and Redis: it is step 5 that "
-    "closes sockets cleanly during an outage."
+    "Before step 6 nothing stands between the consumer and Redis: it is step 6 "
+    "that closes sockets cleanly during an outage."
 )
 @pytest.mark.limit
-@pytest.mark.steps(4)
+@pytest.mark.steps(*range(REDIS, RESILIENCE))
 async def test_redis_outage_ends_open_chats_and_refuses_newcomers(
-    redis_server, project
+    redis_server, start_server, step
 ):
-    """The limit that step 5 lifts: step 4 does nothing about a Redis outage.
+    """The limit that step 6 lifts: steps 4 and 5 do nothing about a Redis outage.
 
-    The consumer's wait for the layer fails, so the chat ends with 1011 ("server
-    error") and a traceback in the log; a newcomer's group_add() fails before
-    accept(), which daphne answers with HTTP 500. When Redis is back, the same
-    server process chats again: redis-py reconnects by itself.
+    The consumer's wait for the layer fails, so the chat ends with an error and
+    a traceback in the log; a newcomer's group_add() fails before accept(),
+    which the server answers with HTTP 500. When Redis is back, the same server
+    process chats again: redis-py reconnects by itself.
     """
+    logged, close_code, status = CRASH["uvicorn" if step >= PRODUCTION else "daphne"]
     # A Redis and a server of their own: the other tests' server keeps its Redis,
     # and this server's log shows only this story. (redis_server: skip without Redis.)
-    with RedisServer() as redis, DaphneServer(project, env={"REDIS_URL": redis.url}) as server:
+    with RedisServer() as redis:
+        server = start_server(env={"REDIS_URL": redis.url})
         async with chat_client(server, "lobby") as alice:
             await alice.send_message("before the outage")
             assert await alice.receive() == {"message": "before the outage"}
@@ -82,18 +94,18 @@ async def test_redis_outage_ends_open_chats_and_refuses_newcomers(
             try:
                 with pytest.raises(ConnectionClosed):
                     await alice.receive(timeout=15)
-                assert alice.websocket.close_code == 1011
+                assert alice.websocket.close_code == close_code
 
                 with pytest.raises(InvalidStatus) as refused:
                     async with chat_client(server, "lobby", open_timeout=15):
                         pass
-                assert refused.value.response.status_code == 500
+                assert refused.value.response.status_code == status
             finally:
                 redis.start()
 
         # Redis is back (empty: it keeps nothing on disk), and so is the chat. The
         # pool may still hand out a connection that died with Redis: the handshake
-        # that gets it fails with a 500 (step 5 retries on a fresh connection).
+        # that gets it fails with a 500 (step 6 retries on a fresh connection).
         failed_attempts = 0
         while True:
             try:
@@ -106,10 +118,10 @@ async def test_redis_outage_ends_open_chats_and_refuses_newcomers(
                     assert await carol.receive() == {"message": "after the outage"}
                 break
             except InvalidStatus as refused:
-                assert refused.response.status_code == 500
+                assert refused.response.status_code == status
                 failed_attempts += 1
                 assert failed_attempts <= 3, "the server did not chat again after Redis came back"
 
         log = server.log()
-        assert log.count("Exception inside application") == 2 + failed_attempts, log
+        assert log.count(logged) == 2 + failed_attempts, log
         assert "redis.exceptions.ConnectionError" in log, log

@@ -13,11 +13,11 @@ from tests.support import skip_or_fail
 from workshop.clients import chat_client
 from workshop.nginx import HOW_TO_GET_NGINX, NginxServer, find_nginx
 from workshop.ports import wait_until
-from workshop.redis import RedisServer
+from workshop.steps import HISTORY, PRODUCTION, since
 
 pytestmark = [
-    pytest.mark.steps(5, 6),
-    pytest.mark.layer(3, "Production: uvicorn workers, the environment, nginx, Redis outages"),
+    pytest.mark.steps(*since(PRODUCTION)),
+    pytest.mark.layer(3, "Production: uvicorn workers, the environment, nginx"),
 ]
 
 # What `manage.py check --deploy` may still say with production values, and
@@ -119,7 +119,7 @@ async def test_a_killed_worker_is_replaced_and_the_room_chats_on(start_server, s
         # The killed worker's clients come back, as the page does by itself.
         returned = [await stack.enter_async_context(chat_client(server, "phoenix"))
                     for _ in victims]
-        if step >= 6:  # newcomers get the room's history first
+        if step >= HISTORY:  # newcomers get the room's history first
             for client in returned:
                 assert await client.receive() == {"message": "still here"}
         await returned[0].send_message("back again")
@@ -128,10 +128,10 @@ async def test_a_killed_worker_is_replaced_and_the_room_chats_on(start_server, s
 
 
 @pytest.mark.limit
-@pytest.mark.steps(5)
-@pytest.mark.hint("Step 6 stores messages; before it, nothing replays what was missed.")
+@pytest.mark.steps(*range(PRODUCTION, HISTORY))
+@pytest.mark.hint("Step 7 stores messages; before it, nothing replays what was missed.")
 async def test_a_client_that_reconnects_has_missed_what_was_said(server):
-    """The limit that step 6 lifts: the layer only delivers to who is there now."""
+    """The limit that step 7 lifts: the layer only delivers to who is there now."""
     async with chat_client(server, "away") as bob:
         async with chat_client(server, "away") as alice:
             await alice.send_message("before you left")
@@ -140,70 +140,6 @@ async def test_a_client_that_reconnects_has_missed_what_was_said(server):
         assert await bob.receive() == {"message": "said while alice was away"}
         async with chat_client(server, "away") as alice_again:
             await alice_again.assert_receives_nothing(within=1)
-
-
-@pytest.mark.hint(
-    "Copy mysite/redis_guard.py, wrap URLRouter in RedisOutageGuard in asgi.py, and "
-    "add the retry to the Redis host settings."
-)
-async def test_redis_outage_closes_cleanly_and_chat_resumes_without_restart(
-    redis_server, start_server
-):
-    """Step 4's limit, lifted: one clean close or refusal per socket, then chat again."""
-    # A Redis and a server of their own: the other tests keep theirs, and this
-    # server's log shows only this story. (redis_server: skip without Redis.)
-    with RedisServer() as redis:
-        server = start_server(env={"REDIS_URL": redis.url})
-        async with chat_client(server, "lobby") as alice:
-            await alice.send_message("before the outage")
-            assert await alice.receive() == {"message": "before the outage"}
-
-            redis.stop()
-            try:
-                # The open chat is closed promptly with the guard's code.
-                with pytest.raises(ConnectionClosed):
-                    await alice.receive(timeout=15)
-                assert alice.websocket.close_code == 4503
-
-                # A newcomer is refused at the handshake, at once, not left hanging.
-                for _ in range(3):
-                    with pytest.raises(InvalidStatus) as refused:
-                        async with chat_client(server, "lobby", open_timeout=15):
-                            pass
-                    assert refused.value.response.status_code == 403
-            finally:
-                redis.start()
-
-        # Redis is back: the same server chats again, with no refusal in between.
-        # (Another room: from step 6 on, "lobby" would first replay its history.)
-        async with chat_client(server, "after") as bob, chat_client(server, "after") as carol:
-            await bob.send_message("after the outage")
-            assert await bob.receive() == {"message": "after the outage"}
-            assert await carol.receive() == {"message": "after the outage"}
-
-        log = server.log()
-        assert "Traceback" not in log, log
-        assert log.count("Redis unavailable") >= 4, log  # one line per closed or refused socket
-
-
-@pytest.mark.hint(
-    "mysite/layers.py: catch redis's ConnectionError in _clean_receive_backup() and "
-    "log one WARNING line (step 5's README, \"When Redis goes away\")."
-)
-async def test_the_layer_cleaning_up_after_a_delivery_without_redis_logs_one_line(caplog):
-    """channels_redis runs this cleanup in a task nobody awaits: an error there
-    would reach the log as a traceback."""
-    from channels.layers import get_channel_layer
-
-    from workshop.ports import free_port
-
-    layer = get_channel_layer()
-    config = {**layer.hosts[0], "address": f"redis://127.0.0.1:{free_port()}/0"}
-    without_redis = type(layer)(hosts=[config])
-    with caplog.at_level("WARNING"):
-        await without_redis._clean_receive_backup(0, without_redis.prefix + "specific.x!")
-    assert [record.levelname for record in caplog.records] == ["WARNING"]
-    assert "Redis unavailable" in caplog.text
 
 
 @pytest.mark.hint(

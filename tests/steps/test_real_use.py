@@ -8,6 +8,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from workshop.clients import allow_open_files, chat_client
+from workshop.steps import CHANNEL_LAYER, REDIS, RESILIENCE, since
 
 # Redis timeouts in play at step 4: the layer's blocking read lasts 5 s, and
 # redis-py 8 cuts any read at 5 s unless told otherwise. Idle for over three
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.layer(
 
 def members_left(step, room_prefix):
     """Members still in Redis of the rooms whose names start so (step 4 on)."""
-    if step < 4:
+    if step < REDIS:
         return None  # no Redis to look into: the in-memory layer is in the server
     from workshop.redis import group_members
 
@@ -50,7 +51,7 @@ async def wait_until_no_members(step, room_prefix, timeout=30):
     'Set "socket_timeout": None in the Redis host settings: redis-py 8 ends any '
     "read after 5 s, which is how long the layer's blocking read lasts."
 )
-@pytest.mark.steps(4, 5, 6)
+@pytest.mark.steps(*since(REDIS))
 async def test_idle_chats_stay_open_and_chat_afterwards(server):
     async with AsyncExitStack() as stack:
         clients = [
@@ -68,7 +69,7 @@ async def test_idle_chats_stay_open_and_chat_afterwards(server):
     'A burst of joins needs Redis connections at once: set "max_connections": 1000 '
     "in the Redis host settings (redis-py 8 stops at 100)."
 )
-@pytest.mark.steps(3, 4, 5, 6)
+@pytest.mark.steps(*since(CHANNEL_LAYER))
 async def test_storm_of_1000_handshakes_is_accepted_and_leaves_no_member_behind(
     step, start_server
 ):
@@ -102,10 +103,11 @@ async def test_storm_of_1000_handshakes_is_accepted_and_leaves_no_member_behind(
     "chat_message() must not fail when the client has just left: catch the "
     "server's refusal to send (see step 3's consumer)."
 )
-@pytest.mark.steps(3, 4, 5, 6)
+@pytest.mark.steps(*since(CHANNEL_LAYER))
 async def test_clients_coming_and_going_leave_no_traceback_and_no_member(step, start_server):
     """5 clients chat for 10 s while 20 others join and leave the same room:
-    no traceback, no membership left behind, and (but at step 4) no message lost."""
+    no traceback, no membership left behind, and (but at steps 4 and 5) no
+    message lost."""
     server = start_server()
     seconds, steady, visitors = 10, 5, 20
     stop = asyncio.Event()
@@ -150,11 +152,11 @@ async def test_clients_coming_and_going_leave_no_traceback_and_no_member(step, s
 
         for number, heard in enumerate(await asyncio.gather(*map(hear_everything, clients))):
             missing = set(sent) - heard
-            # At step 4, channels_redis can drop a message when the consumer
+            # On Redis, channels_redis can drop a message when the consumer
             # that is reading for the whole process leaves mid-read (step 4's
-            # README, "What it cannot do"); step 5 works around it
-            # (mysite/layers.py), and step 6 lets clients catch up anyway.
-            if step != 4:
+            # README, "What it cannot do"); the resilience step works around
+            # it (mysite/layers.py), and the history step lets clients catch up.
+            if not REDIS <= step < RESILIENCE:
                 assert not missing, (
                     f"client {number} missed {len(missing)} of {len(sent)} messages"
                 )

@@ -10,6 +10,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from workshop.clients import chat_client
+from workshop.steps import CHANNEL_LAYER, since
 
 pytestmark = pytest.mark.layer(
     2, "The step served by a real daphne process, with real WebSocket clients"
@@ -83,7 +84,7 @@ async def test_a_second_client_in_the_room_receives_nothing(server):
     "Does the consumer join a group on connect (group_add) and send to that group "
     "(group_send)?"
 )
-@pytest.mark.steps(3, 4, 5, 6)
+@pytest.mark.steps(*since(CHANNEL_LAYER))
 async def test_message_reaches_everyone_in_the_room_and_no_one_else(server):
     async with (
         chat_client(server, "lobby") as alice,
@@ -100,7 +101,7 @@ async def test_message_reaches_everyone_in_the_room_and_no_one_else(server):
     "Everyone in the room must get every message: join a group (see above). A full "
     'channel drops messages silently, so set "capacity": 1000 in CHANNEL_LAYERS.'
 )
-@pytest.mark.steps(3, 4, 5, 6)
+@pytest.mark.steps(*since(CHANNEL_LAYER))
 async def test_burst_of_40_clients_loses_nothing_and_keeps_order(server):
     """40 clients each send 25 messages as fast as they can: 40,000 deliveries."""
     clients, messages_each = 40, 25

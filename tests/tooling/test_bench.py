@@ -17,7 +17,7 @@ from workshop.redis import find_redis_server
 
 FANOUT = ["step03", "redis", "pubsub", "step05", "floor"]
 SCALEOUT = ["one", "two"]
-HISTORY = ["step05-history", "step06-sqlite", "step06-postgres"]
+HISTORY = ["step06-history", "step07-sqlite", "step07-postgres"]
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_the_tuning_copies_each_take_one_tuning_out_of_step5():
         assert not copy.exists()
 
 
-def test_history_runs_step5_and_step6_on_each_database(tmp_path):
+def test_history_runs_step6_and_step7_on_each_database(tmp_path):
     """Section 5 on its own (the quick run leaves it out): about 40 s."""
     if find_redis_server() is None:
         skip_or_fail("no redis-server to start (see `make redis`)")

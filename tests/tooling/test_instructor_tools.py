@@ -79,7 +79,7 @@ def test_diff_leaves_out_databases_caches_and_readmes(make, tmp_path):
 
 
 @pytest.mark.parametrize("arguments, says", [
-    (["FROM=7", "TO=2"], "there is no step 7"),
+    (["FROM=9", "TO=2"], "there is no step 9"),
     (["FROM=nowhere", "TO=2"], f"'nowhere' is neither a step (0-{LAST_STEP}) nor a folder"),
     (["FROM=workshop", "TO=2"], "workshop has no manage.py"),
 ])

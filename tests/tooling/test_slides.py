@@ -32,7 +32,8 @@ SECTIONS = [
     "Step 4: the channel layer on Redis",
     "Several servers, one Redis",
     "Step 5: run it like production",
-    "Step 6: a chat that loses nothing",
+    "Step 6: when a dependency fails",
+    "Step 7: a chat that loses nothing",
     "Where to go next",
 ]
 FIGURES = {

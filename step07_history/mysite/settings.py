@@ -2,7 +2,7 @@
 
 Secrets and switches come from the environment, never from this file: the
 same code runs on your laptop and on the server, and the secret key is not in
-git. The workshop's `make step5` and `make step6` set safe local values
+git. The workshop's `make stepN` (N = 5 on) sets safe local values
 (see README.md).
 """
 import os

@@ -1,0 +1,76 @@
+"""When a dependency fails: Redis outages, and the layer's own weak spots."""
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from workshop.clients import chat_client
+from workshop.redis import RedisServer
+from workshop.steps import RESILIENCE, since
+
+pytestmark = [
+    pytest.mark.steps(*since(RESILIENCE)),
+    pytest.mark.layer(3, "Resilience: Redis outages, clients coming and going"),
+]
+
+
+@pytest.mark.hint(
+    "Copy mysite/redis_guard.py, wrap URLRouter in RedisOutageGuard in asgi.py, and "
+    "add the retry to the Redis host settings."
+)
+async def test_redis_outage_closes_cleanly_and_chat_resumes_without_restart(
+    redis_server, start_server
+):
+    """Step 5's limit, lifted: one clean close or refusal per socket, then chat again."""
+    # A Redis and a server of their own: the other tests keep theirs, and this
+    # server's log shows only this story. (redis_server: skip without Redis.)
+    with RedisServer() as redis:
+        server = start_server(env={"REDIS_URL": redis.url})
+        async with chat_client(server, "lobby") as alice:
+            await alice.send_message("before the outage")
+            assert await alice.receive() == {"message": "before the outage"}
+
+            redis.stop()
+            try:
+                # The open chat is closed promptly with the guard's code.
+                with pytest.raises(ConnectionClosed):
+                    await alice.receive(timeout=15)
+                assert alice.websocket.close_code == 4503
+
+                # A newcomer is refused at the handshake, at once, not left hanging.
+                for _ in range(3):
+                    with pytest.raises(InvalidStatus) as refused:
+                        async with chat_client(server, "lobby", open_timeout=15):
+                            pass
+                    assert refused.value.response.status_code == 403
+            finally:
+                redis.start()
+
+        # Redis is back: the same server chats again, with no refusal in between.
+        # (Another room: from step 7 on, "lobby" would first replay its history.)
+        async with chat_client(server, "after") as bob, chat_client(server, "after") as carol:
+            await bob.send_message("after the outage")
+            assert await bob.receive() == {"message": "after the outage"}
+            assert await carol.receive() == {"message": "after the outage"}
+
+        log = server.log()
+        assert "Traceback" not in log, log
+        assert log.count("Redis unavailable") >= 4, log  # one line per closed or refused socket
+
+
+@pytest.mark.hint(
+    "mysite/layers.py: catch redis's ConnectionError in _clean_receive_backup() and "
+    "log one WARNING line (step 6's README, \"When Redis goes away\")."
+)
+async def test_the_layer_cleaning_up_after_a_delivery_without_redis_logs_one_line(caplog):
+    """channels_redis runs this cleanup in a task nobody awaits: an error there
+    would reach the log as a traceback."""
+    from channels.layers import get_channel_layer
+
+    from workshop.ports import free_port
+
+    layer = get_channel_layer()
+    config = {**layer.hosts[0], "address": f"redis://127.0.0.1:{free_port()}/0"}
+    without_redis = type(layer)(hosts=[config])
+    with caplog.at_level("WARNING"):
+        await without_redis._clean_receive_backup(0, without_redis.prefix + "specific.x!")
+    assert [record.levelname for record in caplog.records] == ["WARNING"]
+    assert "Redis unavailable" in caplog.text
