@@ -16,7 +16,7 @@ from pathlib import Path
 from .servers import ServerProcess
 
 HOW_TO_GET_NGINX = """\
-These tests need nginx on PATH (the proxy of step 5).
+These tests need nginx on PATH (the proxy of steps 5 on).
   Debian/Ubuntu:  sudo apt-get install nginx
   Fedora:         sudo dnf install nginx
   macOS:          brew install nginx
@@ -24,7 +24,7 @@ It is only run by the tests and `make step5-nginx`, as you, on free ports."""
 
 # The lines of deploy/nginx.conf that this module rewrites, with what they say there.
 SITE_UPSTREAM = "server 127.0.0.1:8000;"
-SITE_LISTEN = "listen 8080;"
+SITE_LISTEN = "listen 8080"  # the chat's server, and the default one
 SITE_READ_TIMEOUT = re.compile(r"proxy_read_timeout \S+;")
 
 MAIN_CONFIG = """\
@@ -57,7 +57,7 @@ def site_config(site_file, listen_port, upstream_port, read_timeout=None):
         if line not in text:
             raise ValueError(f"{site_file} has no line {line!r} to point elsewhere")
     text = text.replace(SITE_UPSTREAM, f"server 127.0.0.1:{upstream_port};")
-    text = text.replace(SITE_LISTEN, f"listen 127.0.0.1:{listen_port};")
+    text = text.replace(SITE_LISTEN, f"listen 127.0.0.1:{listen_port}")
     if read_timeout is not None:
         text = SITE_READ_TIMEOUT.sub(f"proxy_read_timeout {read_timeout};", text)
     return text

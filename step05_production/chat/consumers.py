@@ -46,10 +46,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message):
         # Before every handler, Channels runs close_old_connections() in the
         # process's one shared sync thread, so that a handler which queries the
-        # database finds a healthy connection. A message to a room of 100 would
-        # cost 100 trips to that thread, one after the other, and chat_message()
-        # never touches the database: room messages go straight to it. What
-        # the client sends, and connect and disconnect, keep the check.
+        # database finds a healthy connection (django/channels#2090). A message
+        # to a room of 100 would cost 100 trips to that thread, one after the
+        # other, and chat_message() never touches the database: room messages go
+        # straight to it. (A chat_message() that did would have to await
+        # channels.db.aclose_old_connections() first.) What the client sends,
+        # and connect and disconnect, keep the check.
         if message["type"] == "chat.message":
             await self.chat_message(message)
         else:

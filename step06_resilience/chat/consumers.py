@@ -1,6 +1,8 @@
+import asyncio
 import json
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from redis.exceptions import RedisError
 
 from .protocol import InvalidMessage, parse_message
 
@@ -24,6 +26,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # self.channel_name is this consumer's own mailbox on the layer.
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
         await self.accept()
+        self.renewal = asyncio.create_task(self.stay_in_the_room())
+
+    async def stay_in_the_room(self):
+        # The layer forgets a member group_expiry seconds after its group_add
+        # (settings.py): a tab open longer would stop hearing its room. Join
+        # again, three times per expiry, for as long as the socket is open.
+        while True:
+            await asyncio.sleep(self.channel_layer.group_expiry / 3)
+            try:
+                await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+            except RedisError:
+                pass  # an outage: the guard closes this socket, the page comes back
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Also when the consumer ends with an error, and disconnect()
+            # never runs: a member that stops renewing is gone within
+            # group_expiry, even from a Redis that kept its data.
+            if hasattr(self, "renewal"):
+                self.renewal.cancel()
 
     async def disconnect(self, close_code):
         await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
@@ -46,10 +70,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message):
         # Before every handler, Channels runs close_old_connections() in the
         # process's one shared sync thread, so that a handler which queries the
-        # database finds a healthy connection. A message to a room of 100 would
-        # cost 100 trips to that thread, one after the other, and chat_message()
-        # never touches the database: room messages go straight to it. What
-        # the client sends, and connect and disconnect, keep the check.
+        # database finds a healthy connection (django/channels#2090). A message
+        # to a room of 100 would cost 100 trips to that thread, one after the
+        # other, and chat_message() never touches the database: room messages go
+        # straight to it. (A chat_message() that did would have to await
+        # channels.db.aclose_old_connections() first.) What the client sends,
+        # and connect and disconnect, keep the check.
         if message["type"] == "chat.message":
             await self.chat_message(message)
         else:

@@ -10,7 +10,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from workshop.steps import CHANNEL_LAYER, HISTORY, PRODUCTION, REDIS, since
+from workshop.steps import CHANNEL_LAYER, HISTORY, PRODUCTION, REDIS, RESILIENCE, since
 
 pytestmark = pytest.mark.layer(
     1, "The consumer in-process (Channels' WebsocketCommunicator: no server, no network)"
@@ -180,6 +180,45 @@ async def test_a_client_that_left_gets_nothing_more():
     await alice.send_json_to({"message": "bob has gone"})
     assert await alice.receive_json_from() == {"message": "bob has gone"}
     await alice.disconnect()
+
+
+async def a_room_after_its_members_expired(monkeypatch):
+    """Two members of a room, then as long as a tab stays open past the layer's
+    group_expiry (a day by default; 2 s here), then a message to the room."""
+    from channels.layers import get_channel_layer
+
+    monkeypatch.setattr(get_channel_layer(), "group_expiry", 2)
+    alice, bob = communicator("long"), communicator("long")
+    for client in (alice, bob):
+        assert (await client.connect())[0]
+    await asyncio.sleep(4)
+    await alice.send_json_to({"message": "still here?"})
+    return alice, bob
+
+
+@pytest.mark.limit
+@pytest.mark.hint("Step 6's consumer joins its group again before the layer forgets it.")
+@pytest.mark.steps(*range(REDIS, RESILIENCE))
+async def test_a_socket_open_longer_than_group_expiry_stops_hearing_its_room(monkeypatch):
+    """The limit that step 6 lifts: channels_redis's group_send skips members
+    that joined more than group_expiry ago, and pings keep such a tab open."""
+    alice, bob = await a_room_after_its_members_expired(monkeypatch)
+    assert await bob.receive_nothing(timeout=1)
+    for client in (alice, bob):
+        await client.disconnect()
+
+
+@pytest.mark.hint(
+    "connect() starts a task that calls group_add again every group_expiry / 3 "
+    "seconds; cancel it when the consumer ends (step 6's README)."
+)
+@pytest.mark.steps(*since(RESILIENCE))
+async def test_a_socket_open_longer_than_group_expiry_still_hears_its_room(monkeypatch):
+    alice, bob = await a_room_after_its_members_expired(monkeypatch)
+    assert await alice.receive_json_from() == {"message": "still here?"}
+    assert await bob.receive_json_from() == {"message": "still here?"}
+    for client in (alice, bob):
+        await client.disconnect()
 
 
 @pytest.fixture

@@ -1,13 +1,17 @@
 """Production: uvicorn workers, settings from the environment, nginx in front."""
 import asyncio
+import http.client
+import http.cookiejar
 import os
+import re
 import signal
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
 from tests.support import skip_or_fail
 from workshop.clients import chat_client
@@ -254,3 +258,36 @@ async def test_an_idle_socket_outlives_nginx_read_timeout_because_of_pings(
         await asyncio.sleep(8)  # silent for more than twice nginx's timeout
         await alice.send_message("still connected")
         assert await alice.receive() == {"message": "still connected"}
+
+
+@pytest.mark.hint(
+    "deploy/nginx.conf: proxy_set_header Host $http_host, port included: Django's "
+    "CSRF check compares the Origin of a POST with the host it was given."
+)
+def test_the_admin_login_form_passes_the_csrf_check_through_nginx(server, behind_nginx):
+    proxy = behind_nginx(server)
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    with browser.open(f"{proxy.url}/admin/login/", timeout=10) as page:
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.read().decode())
+    form = urllib.parse.urlencode({"csrfmiddlewaretoken": token.group(1),
+                                   "username": "nobody", "password": "wrong"}).encode()
+    # As a browser posts a form: with the page's origin.
+    login = urllib.request.Request(f"{proxy.url}/admin/login/", data=form,
+                                   headers={"Origin": proxy.url})
+    with browser.open(login, timeout=10) as answer:  # a 403 would raise HTTPError
+        assert "Please enter the correct username and password" in answer.read().decode()
+
+
+@pytest.mark.hint(
+    "deploy/nginx.conf: a default server that returns 444 answers any Host that "
+    "is not the site's, so Django never sees it."
+)
+def test_a_request_for_another_host_gets_no_answer_from_nginx(server, behind_nginx):
+    proxy = behind_nginx(server)
+    foreign = urllib.request.Request(f"{proxy.url}/chat/", headers={"Host": "evil.example"})
+    with pytest.raises((urllib.error.URLError, http.client.RemoteDisconnected)):
+        urllib.request.urlopen(foreign, timeout=10)
+    with urllib.request.urlopen(f"{proxy.url}/chat/", timeout=10) as page:
+        assert page.status == 200  # the site's own name still gets in

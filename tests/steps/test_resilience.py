@@ -1,4 +1,7 @@
 """When a dependency fails: Redis outages, and the layer's own weak spots."""
+import os
+import signal
+
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -74,3 +77,31 @@ async def test_the_layer_cleaning_up_after_a_delivery_without_redis_logs_one_lin
         await without_redis._clean_receive_backup(0, without_redis.prefix + "specific.x!")
     assert [record.levelname for record in caplog.records] == ["WARNING"]
     assert "Redis unavailable" in caplog.text
+
+
+@pytest.mark.hint(
+    'Give the Redis host settings a "socket_timeout" above the layer\'s 5 s '
+    "blocking read, and catch redis's TimeoutError in the guard too."
+)
+async def test_a_redis_that_stops_answering_closes_chats_cleanly_too(redis_server, start_server):
+    """A frozen Redis (or a network that drops packets) refuses nothing: it
+    just never answers. The socket timeout turns that into an error the guard
+    handles."""
+    with RedisServer() as redis:
+        server = start_server(env={"REDIS_URL": redis.url})
+        async with chat_client(server, "frozen") as alice:
+            await alice.send_message("before")
+            assert await alice.receive() == {"message": "before"}
+            os.kill(redis.process.pid, signal.SIGSTOP)
+            try:
+                with pytest.raises(ConnectionClosed):
+                    await alice.receive(timeout=60)
+                assert alice.websocket.close_code == 4503
+            finally:
+                os.kill(redis.process.pid, signal.SIGCONT)
+        async with chat_client(server, "thawed") as bob:
+            await bob.send_message("after")
+            assert await bob.receive() == {"message": "after"}
+        log = server.log()
+        assert "Traceback" not in log, log
+        assert "Redis unavailable" in log, log
