@@ -17,7 +17,7 @@ from tests.support import skip_or_fail
 from workshop.clients import chat_client
 from workshop.nginx import HOW_TO_GET_NGINX, NginxServer, find_nginx
 from workshop.ports import wait_until
-from workshop.steps import HISTORY, PRODUCTION, since
+from workshop.steps import HISTORY, PRODUCTION, readme_code, since
 
 pytestmark = [
     pytest.mark.steps(*since(PRODUCTION)),
@@ -170,6 +170,24 @@ def test_without_a_secret_key_it_refuses_to_start_and_says_why(project, producti
     refused = manage(project, env, "check")
     assert refused.returncode != 0
     assert "Set DJANGO_SECRET_KEY" in refused.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.hint(
+    "The README's production commands run check --deploy first, and chain the "
+    "rest with &&: uvicorn would restart a worker that cannot start, forever."
+)
+def test_the_production_commands_stop_at_once_without_a_secret_key(step, project,
+                                                                    production_env):
+    commands = readme_code(step, "production-command").splitlines()
+    without_key = "\n".join(line for line in commands
+                            if not line.startswith("export DJANGO_SECRET_KEY="))
+    env = {key: value for key, value in production_env.items() if key != "DJANGO_SECRET_KEY"}
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    ran = subprocess.run(["bash", "-c", without_key], cwd=project, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode != 0
+    assert "Set DJANGO_SECRET_KEY" in ran.stderr.strip().splitlines()[-1]
+    assert "Uvicorn running" not in ran.stdout + ran.stderr  # it never started
 
 
 @pytest.mark.hint(
