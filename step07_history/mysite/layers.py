@@ -3,13 +3,13 @@
 1. All consumers of a server process share one blocking read (BZPOPMIN) of
    the messages that Redis holds for the process: whichever consumer is
    waiting when a read is due makes it, for all of them. When a client
-   leaves, Channels cancels its consumer's wait; if that consumer was the one
-   reading, the read is abandoned, and a message Redis had just handed over is
-   dropped with it, for every consumer of the process
-   (django/channels_redis#366, django/channels#1683; step 4's README has the
-   figures). Here the read outlives its reader: the consumer leaves at once,
-   and the next consumer to wait takes the same read over, with whatever it
-   brings.
+   leaves, Channels cancels its consumer's wait. If that consumer was the one
+   reading, and Redis had just popped a message but the layer had not yet
+   written its backup copy (the two awaits in channels_redis's
+   _brpop_with_clean()), the message is gone, for every consumer of the
+   process (django/channels#1683; step 4's README has the figures). Here the
+   read outlives its reader: the consumer leaves at once, and the next
+   consumer to wait takes the same read over, with whatever it brings.
 2. After each delivery, channels_redis removes the message's backup copy in
    a task that nobody waits for. If Redis has just gone away, that task's
    error would reach the log as a traceback ("Task exception was never
@@ -17,11 +17,22 @@
 """
 import asyncio
 import logging
+from importlib.metadata import version
 
 from channels_redis import core
+from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 logger = logging.getLogger(__name__)
+
+# Both fixes override private methods of channels_redis, read in its core.py of
+# this version. Another version may have changed them: refuse to start on it.
+CHECKED_WITH = "4.3.0"
+if version("channels_redis") != CHECKED_WITH:
+    raise ImproperlyConfigured(
+        f"mysite/layers.py was checked with channels_redis {CHECKED_WITH}, and "
+        f"{version('channels_redis')} is installed: read its core.py, then update CHECKED_WITH"
+    )
 
 
 class RedisChannelLayer(core.RedisChannelLayer):

@@ -9,13 +9,17 @@ With it, each affected socket is closed cleanly and logged in one line:
 - an open chat is closed with code 4503 (ours: "service unavailable", in
   the 4000-4999 range that RFC 6455 reserves for private use).
 
-The page reconnects by itself (room.html), and the server keeps running:
-new connections chat again as soon as Redis is back.
+"Out of reach" is a refused connection (Redis stopped) or no answer in
+time (Redis frozen, or a network that silently drops the connection: see
+socket_timeout in settings.py). The page reconnects by itself (room.html),
+and the server keeps running: new connections chat again as soon as Redis
+is back.
 """
 import logging
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +39,14 @@ class RedisOutageGuard:
             # Redis is fine: this process has used up its connection pool
             # (CHANNEL_LAYERS "max_connections"). Say so, not "unavailable".
             logger.warning("Redis connection pool full, closing %s: %s", scope["path"], error)
-            await send({"type": "websocket.close", "code": REDIS_UNAVAILABLE})
-        except RedisConnectionError as error:
+            await close(send)
+        except (RedisConnectionError, RedisTimeoutError) as error:
             logger.warning("Redis unavailable, closing %s: %s", scope["path"], error)
-            await send({"type": "websocket.close", "code": REDIS_UNAVAILABLE})
+            await close(send)
+
+
+async def close(send):
+    try:
+        await send({"type": "websocket.close", "code": REDIS_UNAVAILABLE})
+    except (OSError, RuntimeError):
+        pass  # the socket was closed already (by the client, or by the consumer)
