@@ -166,10 +166,10 @@ def side(lines, start, count):
 
 
 def make_targets():
+    """The Makefile's targets, its pattern rules (step%-nginx) made for each step."""
     text = (REPO / "Makefile").read_text()
-    return set(re.findall(r"^([a-z0-9][a-z0-9-]*):", text, re.M)) | {
-        f"step{n}" for n in STEPS
-    }
+    names = set(re.findall(r"^([a-z0-9%][a-z0-9%-]*):", text, re.M))
+    return {name.replace("%", str(n)) for name in names for n in STEPS}
 
 
 def check_commands(code):
