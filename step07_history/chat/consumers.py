@@ -1,7 +1,9 @@
+import asyncio
 import json
 
 from channels.db import aclose_old_connections, database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from redis.exceptions import RedisError
 
 from .models import Message, Room, store_message
 from .protocol import HISTORY_LENGTH, InvalidMessage, parse_message, parse_since
@@ -49,6 +51,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # read is announced to this channel, so none falls in between.
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
         await self.accept()
+        self.renewal = asyncio.create_task(self.stay_in_the_room())
         await self.send_stored_messages()
 
     async def refuse(self, reason):
@@ -57,6 +60,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         await self.send(text_data=json.dumps({"error": reason}))
         await self.close(code=BAD_REQUEST)
+
+    async def stay_in_the_room(self):
+        # The layer forgets a member group_expiry seconds after its group_add
+        # (settings.py): a tab open longer would stop hearing its room. Join
+        # again, three times per expiry, for as long as the socket is open.
+        while True:
+            await asyncio.sleep(self.channel_layer.group_expiry / 3)
+            try:
+                await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+            except RedisError:
+                pass  # an outage: the guard closes this socket, the page comes back
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Also when the consumer ends with an error, and disconnect()
+            # never runs: a member that stops renewing is gone within
+            # group_expiry, even from a Redis that kept its data.
+            if hasattr(self, "renewal"):
+                self.renewal.cancel()
 
     async def disconnect(self, close_code):
         await self.channel_layer.group_discard(self.room_group_name, self.channel_name)

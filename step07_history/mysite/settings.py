@@ -129,11 +129,15 @@ CHANNEL_LAYERS = {
         "BACKEND": "mysite.layers.RedisChannelLayer",
         # Messages a server process may have waiting in Redis before the
         # layer drops new ones (default 100). A burst needs more: see README.
-        "CONFIG": {"capacity": 1000, "hosts": [{
+        # group_expiry: a member that has not joined again for this long is
+        # forgotten (default: a day). chat/consumers.py joins again in time; a
+        # socket that ended without leaving is forgotten within 5 minutes.
+        "CONFIG": {"capacity": 1000, "group_expiry": 300, "hosts": [{
             "address": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-            # The layer waits for messages with 5 s blocking reads; redis-py 8
-            # would cut every read at 5 s and end the socket: no read timeout.
-            "socket_timeout": None,
+            # The layer waits for messages with 5 s blocking reads. Longer
+            # than that with no answer, and Redis is gone without a word (a
+            # frozen server, a dropped network): give up, so the guard can act.
+            "socket_timeout": 10,
             # redis-py 8 pools stop at 100 connections: too few for a burst.
             "max_connections": 2000,
             # After Redis restarts, the pooled connections are dead.
