@@ -47,6 +47,20 @@ def channel_layer_backend(request, step):
         request.getfixturevalue("redis_server")
 
 
+@pytest.fixture(autouse=True)
+async def backup_cleanups_finish(step):
+    """After each delivery, channels_redis deletes the message's backup copy in
+    a task of its own, which holds a lock of the process's channel until it is
+    done. Let those tasks finish before the test's event loop closes: a lock
+    still held would belong to a closed loop, and the next test's consumer
+    would fail to take it ("bound to a different event loop")."""
+    yield
+    if step >= REDIS:
+        from channels.layers import get_channel_layer
+
+        await get_channel_layer().wait_received()
+
+
 class PatientCommunicator(WebsocketCommunicator):
     """WebsocketCommunicator waiting 5 s instead of 1 s: a busy CI machine is slow."""
 
