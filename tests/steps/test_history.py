@@ -1,8 +1,10 @@
 """History: every message stored, numbered, and caught up on after a reconnect."""
 import asyncio
+import json
 import os
 import random
 import signal
+import socket
 import time
 from contextlib import AsyncExitStack
 
@@ -190,15 +192,20 @@ def postgres():
         yield server
 
 
+def new_postgres_database(postgres, project, production_env):
+    """DATABASE_URL of a new, migrated database on the tests' PostgreSQL."""
+    url = postgres.create_database(f"chat_{os.getpid()}_{int(time.monotonic() * 1000)}")
+    prepare(project, {**production_env, "DATABASE_URL": url})
+    return url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_database(request, tmp_path, project, production_env):
     """DATABASE_URL of a new, migrated database: a SQLite file, or PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres").create_database(
-            f"proof_{os.getpid()}_{int(time.monotonic() * 1000)}"
-        )
+    if request.param == "postgresql":
+        return new_postgres_database(request.getfixturevalue("postgres"), project,
+                                     production_env)
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     prepare(project, {**production_env, "DATABASE_URL": url})
     return url
 
@@ -271,3 +278,119 @@ async def test_nothing_acknowledged_is_lost_through_a_killed_worker_and_a_redis_
         # The outage closed every socket: every client had to come back.
         assert client.connections >= 2
     assert "Traceback" not in server.log(), server.log()
+
+
+# --- Hostile use: on SQLite and on PostgreSQL ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres_server(start_server, postgres, project, production_env):
+    """The step on a PostgreSQL database of its own, for this module's tests."""
+    url = new_postgres_database(postgres, project, production_env)
+    return start_server(env={"DATABASE_URL": url})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_server(request):
+    """The step on SQLite (the tests' `server`), then on PostgreSQL. Rooms are
+    not emptied on PostgreSQL between tests: each test uses rooms of its own."""
+    server = request.getfixturevalue("server" if request.param == "sqlite" else "postgres_server")
+    before = len(server.log())
+    yield server
+    assert "Traceback" not in server.log()[before:], server.log()[before:]
+
+
+async def fill(client, count, text="x"):
+    """Store `count` messages through the client, sent without waiting; return the
+    acknowledgements."""
+    async def send_all():
+        for number in range(count):
+            await client.send_message(f"{number} {text}")
+
+    sending = asyncio.ensure_future(send_all())
+    acknowledged = [await client.receive_frame(timeout=30) for _ in range(count)]
+    await sending
+    return acknowledged
+
+
+@pytest.mark.hint(
+    "parse_message() refuses NUL (\\u0000) in \"message\" and \"key\": PostgreSQL "
+    "cannot store it."
+)
+async def test_a_nul_character_gets_an_error_on_every_database(any_server):
+    async with chat_client(any_server, "nul") as alice:
+        await alice.send_message("a\u0000b", key="k-nul")
+        reply = await alice.receive_frame()
+        assert reply["key"] == "k-nul" and "NUL" in reply["error"]
+        await alice.send_message("hi", key="k\u0000")
+        reply = await alice.receive_frame()
+        assert set(reply) == {"error"} and "key" in reply["error"]
+        [said] = await say(alice, "still here")
+    async with chat_client(any_server, "nul", since=0) as bob:
+        assert await bob.receive_frame() == said  # nothing else was stored
+        await bob.assert_receives_nothing(within=0.5)
+
+
+@pytest.mark.hint(
+    "A catch-up sends at most CATCH_UP_LIMIT (1,000) messages, the latest: a client "
+    "further behind first gets {\"error\": ..., \"truncated\": true, \"skipped\": [first, last]}."
+)
+async def test_a_catch_up_sends_at_most_the_latest_1000_messages(any_server):
+    async with chat_client(any_server, "big", max_queue=None) as alice:
+        await fill(alice, 1005)
+    async with chat_client(any_server, "big", since=0, max_queue=None) as bob:
+        notice = await bob.receive_frame()
+        assert notice["truncated"] is True and notice["skipped"] == [1, 5]
+        assert "1000" in notice["error"]
+        ids = [(await bob.receive_frame())["id"] for _ in range(1000)]
+        assert ids == list(range(6, 1006))
+        await bob.assert_receives_nothing(within=0.5)
+    async with chat_client(any_server, "big", since=900) as carol:  # within the limit
+        assert [(await carol.receive_frame())["id"] for _ in range(105)] == list(range(901, 1006))
+        await carol.assert_receives_nothing(within=0.5)
+
+
+def room_members(room):
+    """How many channels the room's group has in Redis (channels_redis keeps each
+    group in a sorted set named asgi:group:<group>)."""
+    import redis
+
+    with redis.Redis.from_url(os.environ["REDIS_URL"]) as client:
+        return client.zcard(f"asgi:group:chat_{room}")
+
+
+@pytest.mark.hint(
+    "send_frame() returns False once the client has gone, and send_stored_messages() "
+    "then stops reading: no query for a client that left."
+)
+async def test_a_client_that_leaves_mid_catch_up_stops_the_queries(
+    start_server, postgres, project, production_env
+):
+    """On PostgreSQL, whose log counts the queries: a client asks for 1,000 long
+    messages (12 MB of frames, more than the sockets' buffers hold), reads one
+    and drops the connection. The catch-up must stop within its first batch."""
+    url = new_postgres_database(postgres, project, production_env)
+    server = start_server(workers=1, env={"DATABASE_URL": url})
+    async with chat_client(server, "leave", max_queue=None) as alice:
+        await fill(alice, 1000, "\U0001f600" * 990)  # JSON sends each emoji as 12 bytes
+    postgres.log_statements(True)  # the pooled connections too
+    before = len(postgres.log())
+
+    # A small receive buffer, so that the server's sends block after a few frames.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    async with connect(f"{server.ws_url('leave')}?since=0", origin=server.origin,
+                       sock=sock, max_queue=1) as websocket:
+        assert json.loads(await websocket.recv())["id"] == 1
+        websocket.transport.abort()  # gone, without a closing handshake
+    await wait_until(lambda: room_members("leave") == 0, 30, "the consumer gone")
+    postgres.log_statements(False)
+
+    catch_up_queries = [line for line in postgres.log()[before:].splitlines()
+                        if 'FROM "chat_message"' in line and '"number" >' in line]
+    # 1,000 messages are 10 batches: a catch-up that went on would read all 10.
+    # This one stops at the first send that fails, once the sockets' buffers
+    # are full: within the first batch or two.
+    assert len(catch_up_queries) <= 2, catch_up_queries
+    assert "Traceback" not in server.log()
