@@ -118,6 +118,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # rarely touches the database (it checks for itself when it does): room
         # messages go straight to it. What the client sends, and connect and
         # disconnect, keep the check.
+        if self.closing and message["type"] != "websocket.disconnect":
+            # Told to come back: take nothing more from this socket. A message
+            # stored after one that failed would break the sender's order.
+            return
         try:
             if message["type"] == "chat.message":
                 await self.chat_message(message)

@@ -5,8 +5,9 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import time
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, closing
 
 import pytest
 from websockets.asyncio.client import connect
@@ -221,6 +222,54 @@ async def wait_until(condition, timeout, what):
 CLIENTS, MESSAGES_EACH = 10, 50
 
 
+async def chat_through(server, trouble):
+    """CLIENTS clients that follow room.html's rules exchange CLIENTS x MESSAGES_EACH
+    messages while `trouble(clients)` runs; return them once every message is
+    acknowledged and every client holds the last one."""
+    clients = [ReconnectingClient(server, "proof").start() for _ in range(CLIENTS)]
+    try:
+        await wait_until(lambda: all(client.connections for client in clients), 30,
+                         "all connected")
+
+        async def chat(number, client):
+            for sequence in range(MESSAGES_EACH):
+                await client.send(f"{number}:{sequence}")
+                await asyncio.sleep(random.uniform(0.05, 0.2))
+
+        await asyncio.gather(trouble(clients),
+                             *(chat(n, client) for n, client in enumerate(clients)))
+        total = CLIENTS * MESSAGES_EACH
+        await wait_until(lambda: not any(client.pending for client in clients), 90,
+                         "every message acknowledged")
+        await wait_until(lambda: all(client.last_id == total for client in clients), 30,
+                         f"every client at id {total}")
+    finally:
+        for client in clients:
+            await client.stop()
+    return clients
+
+
+def assert_nothing_lost(clients):
+    """Every message stored once, and every client holds them all, once, in order."""
+    total = CLIENTS * MESSAGES_EACH
+    # Every message was stored once: the acknowledgements number them 1 to 500.
+    acknowledged = {}
+    for client in clients:
+        acknowledged.update(client.acknowledged)
+    assert sorted(acknowledged.values()) == list(range(1, total + 1))
+    for client in clients:
+        assert client.duplicates == []
+        assert [error for error in client.errors if "unavailable" not in error["error"]] == []
+        assert [number for number, _, _ in client.messages] == list(range(1, total + 1))
+        assert {key: number for number, _, key in client.messages} == acknowledged
+        # Every text once, and each sender's messages in the order it sent them.
+        by_sender = {}
+        for _, text, _ in client.messages:
+            sender, sequence = text.split(":")
+            by_sender.setdefault(int(sender), []).append(int(sequence))
+        assert by_sender == {n: list(range(MESSAGES_EACH)) for n in range(CLIENTS)}
+
+
 @pytest.mark.hint(
     "Store before broadcasting; send every message through the cursor (the next id "
     "as is, a gap from the database); on a known key, answer with the stored message."
@@ -232,52 +281,84 @@ async def test_nothing_acknowledged_is_lost_through_a_killed_worker_and_a_redis_
     while one worker is killed and Redis stops for 3 seconds. In the end each
     client holds every message, once, in id order."""
     server = start_server(env={"DATABASE_URL": fresh_database})
-    clients = [ReconnectingClient(server, "proof").start() for _ in range(CLIENTS)]
-    try:
-        await wait_until(lambda: all(client.connections for client in clients), 30,
-                         "all connected")
 
-        async def chat(number, client):
-            for sequence in range(MESSAGES_EACH):
-                await client.send(f"{number}:{sequence}")
-                await asyncio.sleep(random.uniform(0.05, 0.2))
+    async def trouble(clients):
+        await asyncio.sleep(1.5)
+        os.kill(random.choice(server.worker_pids()), signal.SIGKILL)
+        await asyncio.sleep(1.5)
+        redis_server.stop()
+        await asyncio.sleep(3)
+        redis_server.start()
 
-        async def trouble():
-            await asyncio.sleep(1.5)
-            os.kill(random.choice(server.worker_pids()), signal.SIGKILL)
-            await asyncio.sleep(1.5)
-            redis_server.stop()
-            await asyncio.sleep(3)
-            redis_server.start()
-
-        await asyncio.gather(trouble(), *(chat(n, client) for n, client in enumerate(clients)))
-        total = CLIENTS * MESSAGES_EACH
-        await wait_until(lambda: not any(client.pending for client in clients), 60,
-                         "every message acknowledged")
-        await wait_until(lambda: all(client.last_id == total for client in clients), 30,
-                         f"every client at id {total}")
-    finally:
-        for client in clients:
-            await client.stop()
-
-    # Every message was stored once: the acknowledgements number them 1 to 500.
-    acknowledged = {}
+    clients = await chat_through(server, trouble)
+    assert_nothing_lost(clients)
     for client in clients:
-        acknowledged.update(client.acknowledged)
-    assert sorted(acknowledged.values()) == list(range(1, total + 1))
-    for client in clients:
-        assert client.errors == [] and client.duplicates == []
-        assert [number for number, _, _ in client.messages] == list(range(1, total + 1))
-        assert {key: number for number, _, key in client.messages} == acknowledged
-        # Every text once, and each sender's messages in the order it sent them.
-        by_sender = {}
-        for _, text, _ in client.messages:
-            sender, sequence = text.split(":")
-            by_sender.setdefault(int(sender), []).append(int(sequence))
-        assert by_sender == {n: list(range(MESSAGES_EACH)) for n in range(CLIENTS)}
+        assert client.errors == []
         # The outage closed every socket: every client had to come back.
         assert client.connections >= 2
     assert "Traceback" not in server.log(), server.log()
+
+
+DATABASE_UNAVAILABLE = 4503
+
+
+async def assert_refused_while_the_database_is_down(server):
+    """A newcomer is told, in an error frame and close code 4503, to come back later."""
+    async with connect(server.ws_url("proof"), origin=server.origin) as websocket:
+        assert "unavailable" in json.loads(await asyncio.wait_for(websocket.recv(), 30))["error"]
+        await asyncio.wait_for(websocket.wait_closed(), 10)
+        assert websocket.close_code == DATABASE_UNAVAILABLE
+
+
+@pytest.mark.hint(
+    "ChatConsumer.dispatch() turns OperationalError and InterfaceError into an error "
+    "frame, close code 4503 and one WARNING line: the page comes back and resends."
+)
+async def test_a_database_outage_closes_sockets_cleanly_and_loses_nothing(
+    request, start_server, fresh_database
+):
+    """PostgreSQL restarted (pg_ctl restart -m fast), then down until sockets and a
+    newcomer have been refused; SQLite locked by another writer past the step's
+    20 s timeout. Either way: no traceback, every socket that the outage ended
+    closed with 4503 and one log line, and nothing acknowledged lost."""
+    server = start_server(env={"DATABASE_URL": fresh_database})
+
+    def closed(clients):
+        return lambda: any(DATABASE_UNAVAILABLE in client.close_codes for client in clients)
+
+    newcomers = 0
+
+    async def postgres_down(clients):
+        nonlocal newcomers
+        postgres = request.getfixturevalue("postgres")
+        await asyncio.sleep(1.5)
+        postgres.restart()  # every session ends; the pool's checks replace them
+        await asyncio.sleep(1)
+        postgres.shut_down()
+        try:
+            await assert_refused_while_the_database_is_down(server)
+            newcomers += 1
+            await wait_until(closed(clients), 60, "a socket closed by the outage")
+        finally:
+            postgres.start_again()
+
+    async def sqlite_locked(clients):
+        await asyncio.sleep(1.5)
+        path = fresh_database.removeprefix("sqlite:///")
+        with closing(sqlite3.connect(path, isolation_level=None)) as other_writer:
+            other_writer.execute("BEGIN IMMEDIATE")  # the write lock, held
+            await wait_until(closed(clients), 60, "a socket closed by the lock")
+            other_writer.execute("ROLLBACK")
+
+    trouble = sqlite_locked if fresh_database.startswith("sqlite") else postgres_down
+    clients = await chat_through(server, trouble)
+    assert_nothing_lost(clients)
+    log = server.log()
+    assert "Traceback" not in log, log
+    codes = [code for client in clients for code in client.close_codes]
+    assert DATABASE_UNAVAILABLE in codes and set(codes) == {DATABASE_UNAVAILABLE}, codes
+    assert [status for client in clients for status in client.refusals] == []
+    assert log.count("Database unavailable, closing") == len(codes) + newcomers, log
 
 
 # --- Hostile use: on SQLite and on PostgreSQL ----------------------------------
