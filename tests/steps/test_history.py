@@ -7,6 +7,7 @@ import signal
 import socket
 import sqlite3
 import time
+import urllib.request
 from contextlib import AsyncExitStack, closing
 
 import pytest
@@ -475,3 +476,38 @@ async def test_a_client_that_leaves_mid_catch_up_stops_the_queries(
     # are full: within the first batch or two.
     assert len(catch_up_queries) <= 2, catch_up_queries
     assert "Traceback" not in server.log()
+
+
+@pytest.mark.hint(
+    "Query the catch-up by the room's id (chat.models.messages_after): by room__name, "
+    "PostgreSQL's planner scans and sorts the whole room for every batch."
+)
+def test_the_catch_up_query_reads_one_range_of_the_unique_index(fresh_database, project):
+    """bench/catchup.py fills a room of 20,000 messages and explains the query."""
+    from bench.catchup import run
+
+    plan = run(fresh_database, 20_000, project)["by_id_plan"]
+    if fresh_database.startswith("sqlite"):
+        assert "(room_id=? AND number>?)" in plan and "TEMP B-TREE" not in plan, plan
+    else:
+        assert "Index Scan using one_message_per_number" in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.hint(
+    "views.room() puts the first socket's since in the page ({{ since|json_script:"
+    "\"since\" }}), and room.html starts lastId from it."
+)
+async def test_the_room_page_says_where_its_first_socket_starts(server):
+    """A page whose first socket dies before the history arrives must not come
+    back with since=0, the whole room: the page itself says where it starts."""
+    async with chat_client(server, "page", max_queue=None) as alice:
+        await fill(alice, 60)
+
+    def page(room):
+        with urllib.request.urlopen(f"{server.url}/chat/{room}/", timeout=10) as response:
+            return response.read().decode()
+
+    assert '<script id="since" type="application/json">10</script>' in await asyncio.to_thread(
+        page, "page")
+    assert '<script id="since" type="application/json">0</script>' in await asyncio.to_thread(
+        page, "empty")
