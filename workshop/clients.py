@@ -11,7 +11,7 @@ import secrets
 from contextlib import asynccontextmanager
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 
 def allow_open_files(count):
@@ -93,6 +93,8 @@ class ReconnectingClient:
         self.acknowledged = {}  # key -> id, for the messages this client sent
         self.errors, self.duplicates = [], []
         self.connections = 0
+        self.close_codes = []  # how each connection that the server ended was closed
+        self.refusals = []  # the HTTP status of each handshake the server refused
         self.websocket = None
         self._sent_here = set()  # keys sent on the current connection
         self._lock = asyncio.Lock()
@@ -147,6 +149,11 @@ class ReconnectingClient:
                     await self._send_pending()
                     async for frame in websocket:
                         self._receive(json.loads(frame))
+                    self.close_codes.append(websocket.close_code)  # a normal closure
+            except InvalidStatus as refused:
+                self.refusals.append(refused.response.status_code)
+            except ConnectionClosed as closed:  # without a close frame: 1006
+                self.close_codes.append(closed.rcvd.code if closed.rcvd else 1006)
             except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError):
                 pass  # refused, cut or timed out: try again
             finally:

@@ -95,17 +95,35 @@ class PostgresServer:
                  "--locale=C", "--no-sync"],
                 stdout=self._log, stderr=subprocess.STDOUT, check=True, **run_as,
             )
-            self.process = subprocess.Popen(
-                [folder / "postgres", "-D", data, "-p", str(self.port),
-                 "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
-                stdout=self._log, stderr=subprocess.STDOUT, **run_as,
-            )
-            wait_until(self.accepts_connections, timeout, "postgres", self.process)
+            self._serve(timeout)
         except (subprocess.CalledProcessError, RuntimeError, TimeoutError) as error:
             log = self.log()
             self.stop()
             raise RuntimeError(f"{error}; its log:\n{log}") from None
         return self
+
+    def _serve(self, timeout):
+        """Start the server program on the data folder, and wait until it answers."""
+        self.process = subprocess.Popen(
+            [find_postgres_bin() / "postgres", "-D", self._dir / "data", "-p", str(self.port),
+             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+            stdout=self._log, stderr=subprocess.STDOUT, **unprivileged_user(),
+        )
+        wait_until(self.accepts_connections, timeout, "postgres", self.process)
+
+    def shut_down(self):
+        """Stop the server as `pg_ctl stop -m fast` does, keeping its data: open
+        sessions are ended, and clients get "connection refused" until start_again()."""
+        self._end_process()
+
+    def start_again(self, timeout=60):
+        """Serve the same data on the same port again after shut_down()."""
+        self._serve(timeout)
+
+    def restart(self):
+        """`pg_ctl restart -m fast`: every open session ends, the data stays."""
+        self.shut_down()
+        self.start_again()
 
     def accepts_connections(self):
         """True once our server answers on our port. Ours: another PostgreSQL
@@ -131,10 +149,25 @@ class PostgresServer:
             connection.execute(f"CREATE DATABASE {name}")
         return self.url(name)
 
+    def log_statements(self, on):
+        """Log every statement of every session from now on (or no longer), in log()."""
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            connection.execute(f"ALTER SYSTEM SET log_statement = {'all' if on else 'none'!r}")
+            connection.execute("SELECT pg_reload_conf()")
+
     def log(self):
         return (self._dir / "postgres.log").read_text(errors="replace")
 
     def stop(self):
+        self._end_process()
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+            self._log = None
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _end_process(self):
         if self.process is not None:
             # SIGINT is PostgreSQL's "fast" shutdown: it ends open sessions
             # instead of waiting for them (SIGTERM would wait).
@@ -145,10 +178,6 @@ class PostgresServer:
                 self.process.kill()
                 self.process.wait()
             self.process = None
-        if getattr(self, "_log", None) is not None:
-            self._log.close()
-            self._log = None
-            shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self):
         return self.start()

@@ -1,15 +1,27 @@
 import asyncio
 import json
+import logging
 
 from channels.db import aclose_old_connections, database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
-from .models import Message, Room, store_message
+from .models import Room, messages_after, store_message
 from .protocol import HISTORY_LENGTH, InvalidMessage, parse_message, parse_since
 
+logger = logging.getLogger(__name__)
+
 BAD_REQUEST = 4400  # close code: 4000 + HTTP 400, "bad request"
+DATABASE_UNAVAILABLE = 4503  # 4000 + HTTP 503, as for Redis (mysite/redis_guard.py)
 BATCH = 100  # stored messages read from the database at a time
+# The most stored messages one catch-up sends: the room's latest. A client
+# further behind (?since=0 in a big room) is told what it skipped, so that
+# no client can make a worker read and send a room's whole history.
+CATCH_UP_LIMIT = 1000
+# The database's "I cannot answer now": a server restarting or out of reach,
+# a connection cut, SQLite's lock still held after its timeout.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -36,6 +48,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return await self.refuse(str(error))
         room = await Room.objects.filter(name=self.room_name).afirst()  # the async ORM
         last_number = room.last_number if room else 0  # no room: nothing said yet
+        self.room_id = room.pk if room else None  # the catch-up queries by id
         if since is None:
             since = max(last_number - HISTORY_LENGTH, 0)
         elif since > last_number:
@@ -52,14 +65,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
         await self.accept()
         self.renewal = asyncio.create_task(self.stay_in_the_room())
-        await self.send_stored_messages()
+        await self.send_stored_messages(last_number)
 
-    async def refuse(self, reason):
+    accepted = closing = False
+
+    async def accept(self, subprotocol=None, headers=None):
+        await super().accept(subprotocol, headers)
+        self.accepted = True
+
+    async def refuse(self, reason, code=BAD_REQUEST):
         # A handshake refused with HTTP 403 cannot say why. Accept, say why in
-        # an error frame, and close with a code that says "do not retry as is".
-        await self.accept()
-        await self.send(text_data=json.dumps({"error": reason}))
-        await self.close(code=BAD_REQUEST)
+        # an error frame, and close with a code that says "do not retry as is"
+        # (4400), or "try again later" (4503).
+        if not self.accepted:
+            await self.accept()
+        await self.send_frame({"error": reason})
+        self.closing = True
+        await self.close(code=code)
 
     async def stay_in_the_room(self):
         # The layer forgets a member group_expiry seconds after its group_add
@@ -120,10 +142,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # other, and chat_message() rarely touches the database (it checks for
         # itself when it does): room messages go straight to it. What the
         # client sends, and connect and disconnect, keep the check.
-        if message["type"] == "chat.message":
-            await self.chat_message(message)
-        else:
-            await super().dispatch(message)
+        if self.closing and message["type"] != "websocket.disconnect":
+            # Told to come back: take nothing more from this socket. A message
+            # stored after one that failed would break the sender's order.
+            return
+        try:
+            if message["type"] == "chat.message":
+                await self.chat_message(message)
+            else:
+                await super().dispatch(message)
+        except DATABASE_ERRORS as error:
+            await self.database_unavailable(message, error)
+
+    async def database_unavailable(self, message, error):
+        # The database is a dependency like Redis: when it cannot answer, close
+        # this socket cleanly, with a reason and one log line, and let the page
+        # reconnect (4503: try again later). A newcomer is refused the same
+        # way, in an error frame. What was being stored is not acknowledged:
+        # the client sends it again, with its key, once it is back.
+        if message["type"] == "websocket.disconnect":
+            # Channels' connection check failed before disconnect(): leave the
+            # room all the same.
+            return await self.websocket_disconnect(message)
+        if self.closing:
+            return  # this socket was told already; disconnect() comes next
+        logger.warning("Database unavailable, closing %s: %s", self.scope["path"],
+                       " ".join(str(error).split()))  # psycopg's errors span lines
+        await self.refuse("The database is unavailable: try again shortly.",
+                          DATABASE_UNAVAILABLE)
 
     async def chat_message(self, event):
         # Called for each group message whose "type" is "chat.message"
@@ -139,30 +185,48 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # that dispatch() skipped (Channels' docs: before the first query
             # in a while).
             await aclose_old_connections()
-            await self.send_stored_messages()
+            await self.send_stored_messages(number)
         # else: already sent through this socket; nothing to do.
 
-    async def send_stored_messages(self):
-        """Send every stored message after the last one sent, in order."""
-        while True:
-            batch = Message.objects.filter(
-                room__name=self.room_name, number__gt=self.last_sent
-            ).order_by("number")[:BATCH]
+    async def send_stored_messages(self, latest):
+        """Send the stored messages after the last one sent, in order, up to
+        `latest` (the newest this socket knows of) and those stored meanwhile:
+        at most CATCH_UP_LIMIT + BATCH, in at most 11 queries. Stop as soon as
+        the client has gone."""
+        if self.room_id is None:  # the room had no message when this socket came
+            room = await Room.objects.filter(name=self.room_name).afirst()
+            if room is None:
+                return
+            self.room_id = room.pk
+        if latest - self.last_sent > CATCH_UP_LIMIT:
+            first, self.last_sent = self.last_sent + 1, latest - CATCH_UP_LIMIT
+            skipped = {"error": f"Messages {first} to {self.last_sent} are not sent: a "
+                       f"catch-up sends the latest {CATCH_UP_LIMIT} at most.",
+                       "truncated": True, "skipped": [first, self.last_sent]}
+            if not await self.send_frame(skipped):
+                return
+        for _ in range(CATCH_UP_LIMIT // BATCH + 1):
+            batch = messages_after(self.room_id, self.last_sent, BATCH)
             messages = [message async for message in batch]
             for message in messages:
-                await self.send_frame(message.as_frame())
+                if not await self.send_frame(message.as_frame()):
+                    return  # the client has gone: read no more for it
             if len(messages) < BATCH:
                 return
 
     async def send_frame(self, frame):
-        self.last_sent = frame["id"]
+        """Send a frame, through the cursor if it is a message; False if the
+        client has gone."""
+        if "id" in frame:
+            self.last_sent = frame["id"]
         try:
             await self.send(text_data=json.dumps(frame))
         except (OSError, RuntimeError):
             # The client has just closed: the server refuses the send (daphne
             # with a RuntimeError, uvicorn with an OSError). Nothing is lost,
             # no one is left to read it; disconnect() comes next.
-            pass
+            return False
+        return True
 
 
 class RejectConsumer(AsyncWebsocketConsumer):

@@ -30,6 +30,8 @@ MAX_FRAME_LENGTH = 12 * MAX_MESSAGE_LENGTH + 100
 MAX_KEY_LENGTH = 64  # characters, like a UUID or a random hex string
 HISTORY_LENGTH = 50  # messages sent on arrival to a client that gives no since
 
+STORABLE = "(no NUL \\u0000, no lone \\ud800-\\udfff)"  # see storable()
+
 
 class InvalidMessage(ValueError):
     """A frame the chat does not accept. Its text is sent back to the client,
@@ -57,6 +59,8 @@ def parse_message(text_data=None, bytes_data=None):
     key = data.get("key")
     if key is not None and not (isinstance(key, str) and 0 < len(key) <= MAX_KEY_LENGTH):
         raise InvalidMessage(f'"key" must be a string of 1 to {MAX_KEY_LENGTH} characters.')
+    if key is not None and not storable(key):
+        raise InvalidMessage(f'"key" must be text {STORABLE}.')
     message = data.get("message")
     if not isinstance(message, str):
         raise InvalidMessage('"message" must be a string.', key)
@@ -64,13 +68,23 @@ def parse_message(text_data=None, bytes_data=None):
         raise InvalidMessage('"message" must not be empty.', key)
     if len(message) > MAX_MESSAGE_LENGTH:
         raise InvalidMessage(f'"message" is too long (limit {MAX_MESSAGE_LENGTH}).', key)
+    if not storable(message):
+        raise InvalidMessage(f'"message" must be text {STORABLE}.', key)
+    return message, key
+
+
+def storable(text):
+    """Whether every database can store the text, and every frame carry it."""
     try:
         # JSON may escape half of an emoji alone ("\ud800"): not text, and
         # nothing a text frame or the channel layer can carry on.
-        message.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidMessage('"message" must be text (no lone \\ud800-\\udfff).', key) from None
-    return message, key
+        return False
+    # JSON may also carry the NUL character ("\u0000"). SQLite would store it,
+    # but PostgreSQL's text columns cannot hold it (psycopg raises DataError):
+    # refused on every database, so that the chat behaves the same on each.
+    return "\x00" not in text
 
 
 def parse_since(query_string):

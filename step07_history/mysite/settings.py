@@ -74,11 +74,16 @@ ASGI_APPLICATION = "mysite.asgi.application"
 
 # The messages live here. DATABASE_URL picks the database, for example
 # postgres://chat:secret@db.internal:5432/chat; without it, SQLite in
-# db.sqlite3. Each worker process keeps its connection open for 10 minutes
-# (checked before reuse) instead of opening one per message.
+# db.sqlite3. No persistent connections (CONN_MAX_AGE 0), as Django's docs
+# ask under ASGI: each HTTP request (the admin's) runs in a thread of its own
+# and would leave its connection open behind it. So each message opens a
+# connection (SQLite: a file; PostgreSQL: a few milliseconds on one machine).
+# psycopg's pool (OPTIONS {"pool": {...}}, psycopg[pool]) would save that, but
+# while PostgreSQL is down each query would wait for the pool's timeout, one
+# after another in the worker's one database thread: see README.md.
 DATABASES = {
     "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=600, conn_health_checks=True
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=0, conn_health_checks=True
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

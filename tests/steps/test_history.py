@@ -1,10 +1,14 @@
 """History: every message stored, numbered, and caught up on after a reconnect."""
 import asyncio
+import json
 import os
 import random
 import signal
+import socket
+import sqlite3
 import time
-from contextlib import AsyncExitStack
+import urllib.request
+from contextlib import AsyncExitStack, closing
 
 import pytest
 from websockets.asyncio.client import connect
@@ -190,15 +194,20 @@ def postgres():
         yield server
 
 
+def new_postgres_database(postgres, project, production_env):
+    """DATABASE_URL of a new, migrated database on the tests' PostgreSQL."""
+    url = postgres.create_database(f"chat_{os.getpid()}_{int(time.monotonic() * 1000)}")
+    prepare(project, {**production_env, "DATABASE_URL": url})
+    return url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_database(request, tmp_path, project, production_env):
     """DATABASE_URL of a new, migrated database: a SQLite file, or PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres").create_database(
-            f"proof_{os.getpid()}_{int(time.monotonic() * 1000)}"
-        )
+    if request.param == "postgresql":
+        return new_postgres_database(request.getfixturevalue("postgres"), project,
+                                     production_env)
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     prepare(project, {**production_env, "DATABASE_URL": url})
     return url
 
@@ -214,6 +223,54 @@ async def wait_until(condition, timeout, what):
 CLIENTS, MESSAGES_EACH = 10, 50
 
 
+async def chat_through(server, trouble):
+    """CLIENTS clients that follow room.html's rules exchange CLIENTS x MESSAGES_EACH
+    messages while `trouble(clients)` runs; return them once every message is
+    acknowledged and every client holds the last one."""
+    clients = [ReconnectingClient(server, "proof").start() for _ in range(CLIENTS)]
+    try:
+        await wait_until(lambda: all(client.connections for client in clients), 30,
+                         "all connected")
+
+        async def chat(number, client):
+            for sequence in range(MESSAGES_EACH):
+                await client.send(f"{number}:{sequence}")
+                await asyncio.sleep(random.uniform(0.05, 0.2))
+
+        await asyncio.gather(trouble(clients),
+                             *(chat(n, client) for n, client in enumerate(clients)))
+        total = CLIENTS * MESSAGES_EACH
+        await wait_until(lambda: not any(client.pending for client in clients), 90,
+                         "every message acknowledged")
+        await wait_until(lambda: all(client.last_id == total for client in clients), 30,
+                         f"every client at id {total}")
+    finally:
+        for client in clients:
+            await client.stop()
+    return clients
+
+
+def assert_nothing_lost(clients):
+    """Every message stored once, and every client holds them all, once, in order."""
+    total = CLIENTS * MESSAGES_EACH
+    # Every message was stored once: the acknowledgements number them 1 to 500.
+    acknowledged = {}
+    for client in clients:
+        acknowledged.update(client.acknowledged)
+    assert sorted(acknowledged.values()) == list(range(1, total + 1))
+    for client in clients:
+        assert client.duplicates == []
+        assert [error for error in client.errors if "unavailable" not in error["error"]] == []
+        assert [number for number, _, _ in client.messages] == list(range(1, total + 1))
+        assert {key: number for number, _, key in client.messages} == acknowledged
+        # Every text once, and each sender's messages in the order it sent them.
+        by_sender = {}
+        for _, text, _ in client.messages:
+            sender, sequence = text.split(":")
+            by_sender.setdefault(int(sender), []).append(int(sequence))
+        assert by_sender == {n: list(range(MESSAGES_EACH)) for n in range(CLIENTS)}
+
+
 @pytest.mark.hint(
     "Store before broadcasting; send every message through the cursor (the next id "
     "as is, a gap from the database); on a known key, answer with the stored message."
@@ -225,49 +282,232 @@ async def test_nothing_acknowledged_is_lost_through_a_killed_worker_and_a_redis_
     while one worker is killed and Redis stops for 3 seconds. In the end each
     client holds every message, once, in id order."""
     server = start_server(env={"DATABASE_URL": fresh_database})
-    clients = [ReconnectingClient(server, "proof").start() for _ in range(CLIENTS)]
-    try:
-        await wait_until(lambda: all(client.connections for client in clients), 30,
-                         "all connected")
 
-        async def chat(number, client):
-            for sequence in range(MESSAGES_EACH):
-                await client.send(f"{number}:{sequence}")
-                await asyncio.sleep(random.uniform(0.05, 0.2))
+    async def trouble(clients):
+        await asyncio.sleep(1.5)
+        os.kill(random.choice(server.worker_pids()), signal.SIGKILL)
+        await asyncio.sleep(1.5)
+        redis_server.stop()
+        await asyncio.sleep(3)
+        redis_server.start()
 
-        async def trouble():
-            await asyncio.sleep(1.5)
-            os.kill(random.choice(server.worker_pids()), signal.SIGKILL)
-            await asyncio.sleep(1.5)
-            redis_server.stop()
-            await asyncio.sleep(3)
-            redis_server.start()
-
-        await asyncio.gather(trouble(), *(chat(n, client) for n, client in enumerate(clients)))
-        total = CLIENTS * MESSAGES_EACH
-        await wait_until(lambda: not any(client.pending for client in clients), 60,
-                         "every message acknowledged")
-        await wait_until(lambda: all(client.last_id == total for client in clients), 30,
-                         f"every client at id {total}")
-    finally:
-        for client in clients:
-            await client.stop()
-
-    # Every message was stored once: the acknowledgements number them 1 to 500.
-    acknowledged = {}
+    clients = await chat_through(server, trouble)
+    assert_nothing_lost(clients)
     for client in clients:
-        acknowledged.update(client.acknowledged)
-    assert sorted(acknowledged.values()) == list(range(1, total + 1))
-    for client in clients:
-        assert client.errors == [] and client.duplicates == []
-        assert [number for number, _, _ in client.messages] == list(range(1, total + 1))
-        assert {key: number for number, _, key in client.messages} == acknowledged
-        # Every text once, and each sender's messages in the order it sent them.
-        by_sender = {}
-        for _, text, _ in client.messages:
-            sender, sequence = text.split(":")
-            by_sender.setdefault(int(sender), []).append(int(sequence))
-        assert by_sender == {n: list(range(MESSAGES_EACH)) for n in range(CLIENTS)}
+        assert client.errors == []
         # The outage closed every socket: every client had to come back.
         assert client.connections >= 2
     assert "Traceback" not in server.log(), server.log()
+
+
+DATABASE_UNAVAILABLE = 4503
+
+
+async def assert_refused_while_the_database_is_down(server):
+    """A newcomer is told, in an error frame and close code 4503, to come back later."""
+    async with connect(server.ws_url("proof"), origin=server.origin) as websocket:
+        assert "unavailable" in json.loads(await asyncio.wait_for(websocket.recv(), 30))["error"]
+        await asyncio.wait_for(websocket.wait_closed(), 10)
+        assert websocket.close_code == DATABASE_UNAVAILABLE
+
+
+@pytest.mark.hint(
+    "ChatConsumer.dispatch() turns OperationalError and InterfaceError into an error "
+    "frame, close code 4503 and one WARNING line: the page comes back and resends."
+)
+async def test_a_database_outage_closes_sockets_cleanly_and_loses_nothing(
+    request, start_server, fresh_database
+):
+    """PostgreSQL restarted (pg_ctl restart -m fast), then down until sockets and a
+    newcomer have been refused; SQLite locked by another writer past the step's
+    20 s timeout. Either way: no traceback, every socket that the outage ended
+    closed with 4503 and one log line, and nothing acknowledged lost."""
+    server = start_server(env={"DATABASE_URL": fresh_database})
+
+    def closed(clients):
+        return lambda: any(DATABASE_UNAVAILABLE in client.close_codes for client in clients)
+
+    newcomers = 0
+
+    async def postgres_down(clients):
+        nonlocal newcomers
+        postgres = request.getfixturevalue("postgres")
+        await asyncio.sleep(1.5)
+        postgres.restart()  # every session ends; the pool's checks replace them
+        await asyncio.sleep(1)
+        postgres.shut_down()
+        try:
+            await assert_refused_while_the_database_is_down(server)
+            newcomers += 1
+            await wait_until(closed(clients), 60, "a socket closed by the outage")
+        finally:
+            postgres.start_again()
+
+    async def sqlite_locked(clients):
+        await asyncio.sleep(1.5)
+        path = fresh_database.removeprefix("sqlite:///")
+        with closing(sqlite3.connect(path, isolation_level=None)) as other_writer:
+            other_writer.execute("BEGIN IMMEDIATE")  # the write lock, held
+            await wait_until(closed(clients), 60, "a socket closed by the lock")
+            other_writer.execute("ROLLBACK")
+
+    trouble = sqlite_locked if fresh_database.startswith("sqlite") else postgres_down
+    clients = await chat_through(server, trouble)
+    assert_nothing_lost(clients)
+    log = server.log()
+    assert "Traceback" not in log, log
+    codes = [code for client in clients for code in client.close_codes]
+    assert DATABASE_UNAVAILABLE in codes and set(codes) == {DATABASE_UNAVAILABLE}, codes
+    assert [status for client in clients for status in client.refusals] == []
+    assert log.count("Database unavailable, closing") == len(codes) + newcomers, log
+
+
+# --- Hostile use: on SQLite and on PostgreSQL ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres_server(start_server, postgres, project, production_env):
+    """The step on a PostgreSQL database of its own, for this module's tests."""
+    url = new_postgres_database(postgres, project, production_env)
+    return start_server(env={"DATABASE_URL": url})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_server(request):
+    """The step on SQLite (the tests' `server`), then on PostgreSQL. Rooms are
+    not emptied on PostgreSQL between tests: each test uses rooms of its own."""
+    server = request.getfixturevalue("server" if request.param == "sqlite" else "postgres_server")
+    before = len(server.log())
+    yield server
+    assert "Traceback" not in server.log()[before:], server.log()[before:]
+
+
+async def fill(client, count, text="x"):
+    """Store `count` messages through the client, sent without waiting; return the
+    acknowledgements."""
+    async def send_all():
+        for number in range(count):
+            await client.send_message(f"{number} {text}")
+
+    sending = asyncio.ensure_future(send_all())
+    acknowledged = [await client.receive_frame(timeout=30) for _ in range(count)]
+    await sending
+    return acknowledged
+
+
+@pytest.mark.hint(
+    "parse_message() refuses NUL (\\u0000) in \"message\" and \"key\": PostgreSQL "
+    "cannot store it."
+)
+async def test_a_nul_character_gets_an_error_on_every_database(any_server):
+    async with chat_client(any_server, "nul") as alice:
+        await alice.send_message("a\u0000b", key="k-nul")
+        reply = await alice.receive_frame()
+        assert reply["key"] == "k-nul" and "NUL" in reply["error"]
+        await alice.send_message("hi", key="k\u0000")
+        reply = await alice.receive_frame()
+        assert set(reply) == {"error"} and "key" in reply["error"]
+        [said] = await say(alice, "still here")
+    async with chat_client(any_server, "nul", since=0) as bob:
+        assert await bob.receive_frame() == said  # nothing else was stored
+        await bob.assert_receives_nothing(within=0.5)
+
+
+@pytest.mark.hint(
+    "A catch-up sends at most CATCH_UP_LIMIT (1,000) messages, the latest: a client "
+    "further behind first gets {\"error\": ..., \"truncated\": true, \"skipped\": [first, last]}."
+)
+async def test_a_catch_up_sends_at_most_the_latest_1000_messages(any_server):
+    async with chat_client(any_server, "big", max_queue=None) as alice:
+        await fill(alice, 1005)
+    async with chat_client(any_server, "big", since=0, max_queue=None) as bob:
+        notice = await bob.receive_frame()
+        assert notice["truncated"] is True and notice["skipped"] == [1, 5]
+        assert "1000" in notice["error"]
+        ids = [(await bob.receive_frame())["id"] for _ in range(1000)]
+        assert ids == list(range(6, 1006))
+        await bob.assert_receives_nothing(within=0.5)
+    async with chat_client(any_server, "big", since=900) as carol:  # within the limit
+        assert [(await carol.receive_frame())["id"] for _ in range(105)] == list(range(901, 1006))
+        await carol.assert_receives_nothing(within=0.5)
+
+
+def room_members(room):
+    """How many channels the room's group has in Redis (channels_redis keeps each
+    group in a sorted set named asgi:group:<group>)."""
+    import redis
+
+    with redis.Redis.from_url(os.environ["REDIS_URL"]) as client:
+        return client.zcard(f"asgi:group:chat_{room}")
+
+
+@pytest.mark.hint(
+    "send_frame() returns False once the client has gone, and send_stored_messages() "
+    "then stops reading: no query for a client that left."
+)
+async def test_a_client_that_leaves_mid_catch_up_stops_the_queries(
+    start_server, postgres, project, production_env
+):
+    """On PostgreSQL, whose log counts the queries: a client asks for 1,000 long
+    messages (12 MB of frames, more than the sockets' buffers hold), reads one
+    and drops the connection. The catch-up must stop within its first batch."""
+    url = new_postgres_database(postgres, project, production_env)
+    server = start_server(workers=1, env={"DATABASE_URL": url})
+    async with chat_client(server, "leave", max_queue=None) as alice:
+        await fill(alice, 1000, "\U0001f600" * 990)  # JSON sends each emoji as 12 bytes
+    postgres.log_statements(True)  # the pooled connections too
+    before = len(postgres.log())
+
+    # A small receive buffer, so that the server's sends block after a few frames.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    async with connect(f"{server.ws_url('leave')}?since=0", origin=server.origin,
+                       sock=sock, max_queue=1) as websocket:
+        assert json.loads(await websocket.recv())["id"] == 1
+        websocket.transport.abort()  # gone, without a closing handshake
+    await wait_until(lambda: room_members("leave") == 0, 30, "the consumer gone")
+    postgres.log_statements(False)
+
+    catch_up_queries = [line for line in postgres.log()[before:].splitlines()
+                        if 'FROM "chat_message"' in line and '"number" >' in line]
+    # 1,000 messages are 10 batches: a catch-up that went on would read all 10.
+    # This one stops at the first send that fails, once the sockets' buffers
+    # are full: within the first batch or two.
+    assert len(catch_up_queries) <= 2, catch_up_queries
+    assert "Traceback" not in server.log()
+
+
+@pytest.mark.hint(
+    "Query the catch-up by the room's id (chat.models.messages_after): by room__name, "
+    "PostgreSQL's planner scans and sorts the whole room for every batch."
+)
+def test_the_catch_up_query_reads_one_range_of_the_unique_index(fresh_database, project):
+    """bench/catchup.py fills a room of 20,000 messages and explains the query."""
+    from bench.catchup import run
+
+    plan = run(fresh_database, 20_000, project)["by_id_plan"]
+    if fresh_database.startswith("sqlite"):
+        assert "(room_id=? AND number>?)" in plan and "TEMP B-TREE" not in plan, plan
+    else:
+        assert "Index Scan using one_message_per_number" in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.hint(
+    "views.room() puts the first socket's since in the page ({{ since|json_script:"
+    "\"since\" }}), and room.html starts lastId from it."
+)
+async def test_the_room_page_says_where_its_first_socket_starts(server):
+    """A page whose first socket dies before the history arrives must not come
+    back with since=0, the whole room: the page itself says where it starts."""
+    async with chat_client(server, "page", max_queue=None) as alice:
+        await fill(alice, 60)
+
+    def page(room):
+        with urllib.request.urlopen(f"{server.url}/chat/{room}/", timeout=10) as response:
+            return response.read().decode()
+
+    assert '<script id="since" type="application/json">10</script>' in await asyncio.to_thread(
+        page, "page")
+    assert '<script id="since" type="application/json">0</script>' in await asyncio.to_thread(
+        page, "empty")
