@@ -15,7 +15,7 @@ STEP4 := step04_redis_backend
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-dev wheelhouse step1 step2 step3 step4 step4-cluster step5 step6 \
-        step7 redis test clean
+        step7 step8 redis test clean
 
 help: ## List the commands
 	@echo "Real-time Django with Channels: the workshop's commands"
@@ -102,6 +102,9 @@ step6: $(VENV)/.installed ## Run step 6: outages handled, a page that reconnects
 # DATABASE_URL, if set, picks step 7's database.
 step7: $(VENV)/.installed ## Run step 7: messages stored, caught up on reconnect
 	$(PY) -m workshop.production 7 --port $(PORT)
+
+step8: $(VENV)/.installed ## Run step 8: users, authors, private rooms
+	$(PY) -m workshop.production 8 --port $(PORT)
 
 step%-memory: $(VENV)/.installed ## Step N (5 on) on the in-memory layer: a split room
 	$(PY) -m workshop.production $* --port $(PORT) --memory

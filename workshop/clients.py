@@ -173,3 +173,75 @@ class ReconnectingClient:
             if frame.get("key") in self.pending:
                 del self.pending[frame["key"]]
                 self.acknowledged[frame["key"]] = frame["id"]
+
+
+class SiteUser:
+    """Someone using the site over HTTP as a browser does, from the users step on:
+    cookies kept between requests, Django's forms posted with their CSRF token.
+
+        alice = SiteUser(server, "alice").sign_up()   # or .log_in() if she exists
+        async with alice.chat_client("lobby") as chat:
+            ...
+        alice.log_out()
+
+    Its chat_client() sends the session cookie with the handshake, as the
+    browser sends a page's cookies, so that the consumer knows who it is.
+    """
+
+    def __init__(self, server, username, password=None):
+        import http.cookiejar
+        import urllib.request
+
+        self.server = server
+        self.username = username
+        self.password = password or f"not-{username}-{secrets.token_hex(8)}"
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+
+    def cookie(self, name):
+        return next((cookie.value for cookie in self.cookies if cookie.name == name), None)
+
+    def get(self, path):
+        """GET a page; return (status, final URL after redirects, body)."""
+        with self.opener.open(f"{self.server.url}{path}", timeout=10) as response:
+            return response.status, response.url, response.read().decode()
+
+    def post(self, path, fields):
+        """POST a form as a browser would: GET the page first for its CSRF cookie."""
+        import urllib.parse
+
+        self.get(path)
+        data = urllib.parse.urlencode({**fields, "csrfmiddlewaretoken": self.cookie("csrftoken")})
+        with self.opener.open(f"{self.server.url}{path}", data.encode(), timeout=10) as response:
+            return response.status, response.url, response.read().decode()
+
+    def sign_up(self):
+        self.post("/chat/signup/", {"username": self.username, "password1": self.password,
+                                    "password2": self.password})
+        if self.cookie("sessionid") is None:
+            raise AssertionError(f"signing up as {self.username!r} did not log in")
+        return self
+
+    def log_in(self):
+        self.post("/accounts/login/", {"username": self.username, "password": self.password})
+        if self.cookie("sessionid") is None:
+            raise AssertionError(f"logging in as {self.username!r} failed")
+        return self
+
+    def log_out(self):
+        self.get("/chat/")  # a page with the logout form, for the CSRF cookie
+        import urllib.parse
+
+        data = urllib.parse.urlencode({"csrfmiddlewaretoken": self.cookie("csrftoken")})
+        with self.opener.open(f"{self.server.url}/accounts/logout/", data.encode(), timeout=10):
+            pass
+        return self
+
+    def headers(self):
+        session = self.cookie("sessionid")
+        return {"Cookie": f"sessionid={session}"} if session else {}
+
+    def chat_client(self, room, since=None, **options):
+        """chat_client(), with this user's session cookie."""
+        headers = {**self.headers(), **options.pop("additional_headers", {})}
+        return chat_client(self.server, room, since=since, additional_headers=headers, **options)

@@ -22,6 +22,7 @@ STEP_FOLDERS = {
     5: "step05_production",
     6: "step06_resilience",
     7: "step07_history",
+    8: "step08_users",
 }
 
 # The step that first teaches each idea. Tests and tools say `step >= HISTORY`,
@@ -31,6 +32,7 @@ REDIS = 4  # the layer on Redis: rooms across processes
 PRODUCTION = 5  # uvicorn workers, settings from the environment, nginx
 RESILIENCE = 6  # Redis outages, clients coming and going, a page that reconnects
 HISTORY = 7  # messages in the database, catch-up on reconnect
+USERS = 8  # Django's auth on the socket: authors, private rooms, logout closes sockets
 
 # The steps an attendee can check, catch up to and test: all but the start.
 STEPS = sorted(number for number in STEP_FOLDERS if number > 0)

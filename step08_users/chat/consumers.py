@@ -1,0 +1,267 @@
+import asyncio
+import json
+import logging
+
+from channels.db import aclose_old_connections, database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import RedisError
+
+from .models import Room, may_enter, messages_after, store_message
+from .protocol import HISTORY_LENGTH, InvalidMessage, parse_message, parse_since
+
+logger = logging.getLogger(__name__)
+
+BAD_REQUEST = 4400  # close code: 4000 + HTTP 400, "bad request"
+DATABASE_UNAVAILABLE = 4503  # 4000 + HTTP 503, as for Redis (mysite/redis_guard.py)
+LOGGED_OUT = 4401  # 4000 + HTTP 401: this socket's user logged out; the page does not retry
+BATCH = 100  # stored messages read from the database at a time
+# The most stored messages one catch-up sends: the room's latest. A client
+# further behind (?since=0 in a big room) is told what it skipped, so that
+# no client can make a worker read and send a room's whole history.
+CATCH_UP_LIMIT = 1000
+# The database's "I cannot answer now": a server restarting or out of reach,
+# a connection cut, SQLite's lock still held after its timeout.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    """One instance per open WebSocket, like one view call per request.
+
+    Asynchronous: the handlers run on the server's event loop, with no
+    thread of their own. While one awaits, the others keep running, so a
+    handler must await slow work and never block: no time.sleep, no blocking
+    library call (run it through sync_to_async). The ORM's plain methods raise
+    SynchronousOnlyOperation here; use its async ones (aget, acreate...).
+    """
+
+    async def connect(self):
+        # AuthMiddlewareStack (asgi.py) read the session cookie of the
+        # handshake and put its user here, once: the socket keeps that user
+        # for as long as it is open, even after they log out (see
+        # session_ended()). No session, an unknown or expired one: AnonymousUser.
+        self.user = self.scope["user"]
+        if not self.user.is_authenticated:
+            # Closing before accept() refuses the handshake: HTTP 403.
+            return await self.close()
+        self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
+        # A private room refuses a non-member at the door, before any history.
+        if not await database_sync_to_async(may_enter)(self.room_name, self.user):
+            return await self.close()
+        # Every room is a group on the channel layer. The room name is safe
+        # to use here: routing.py only lets through valid group-name characters.
+        self.room_group_name = f"chat_{self.room_name}"
+
+        # Where this socket starts: after the message the client last saw
+        # (?since=7), or HISTORY_LENGTH messages before the room's latest.
+        try:
+            since = parse_since(self.scope["query_string"])
+        except InvalidMessage as error:
+            return await self.refuse(str(error))
+        room = await Room.objects.filter(name=self.room_name).afirst()  # the async ORM
+        last_number = room.last_number if room else 0  # no room: nothing said yet
+        self.room_id = room.pk if room else None  # the catch-up queries by id
+        if since is None:
+            since = max(last_number - HISTORY_LENGTH, 0)
+        elif since > last_number:
+            return await self.refuse(
+                f'"since" is {since}, but this room\'s last message is {last_number}.'
+            )
+        # The cursor: the number of the last message this socket carried.
+        # Every message goes out through it, so none is sent twice or skipped.
+        self.last_sent = since
+
+        # self.channel_name is this consumer's own mailbox on the layer.
+        # Join first, read the database second: a message stored after the
+        # read is announced to this channel, so none falls in between.
+        await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+        # And this user's own group, which every socket of theirs joins, in
+        # every tab, on every worker: logging out tells it (chat/signals.py).
+        self.user_group_name = f"user_{self.user.pk}"
+        await self.channel_layer.group_add(self.user_group_name, self.channel_name)
+        await self.accept()
+        self.renewal = asyncio.create_task(self.stay_in_the_room())
+        await self.send_stored_messages(last_number)
+
+    accepted = closing = False
+
+    async def accept(self, subprotocol=None, headers=None):
+        await super().accept(subprotocol, headers)
+        self.accepted = True
+
+    async def refuse(self, reason, code=BAD_REQUEST):
+        # A handshake refused with HTTP 403 cannot say why. Accept, say why in
+        # an error frame, and close with a code that says "do not retry as is"
+        # (4400), or "try again later" (4503).
+        if not self.accepted:
+            await self.accept()
+        await self.send_frame({"error": reason})
+        self.closing = True
+        await self.close(code=code)
+
+    async def stay_in_the_room(self):
+        # The layer forgets a member group_expiry seconds after its group_add
+        # (settings.py): a tab open longer would stop hearing its room. Join
+        # again, three times per expiry, for as long as the socket is open.
+        while True:
+            await asyncio.sleep(self.channel_layer.group_expiry / 3)
+            try:
+                await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+                await self.channel_layer.group_add(self.user_group_name, self.channel_name)
+            except RedisError:
+                pass  # an outage: the guard closes this socket, the page comes back
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Also when the consumer ends with an error, and disconnect()
+            # never runs: a member that stops renewing is gone within
+            # group_expiry, even from a Redis that kept its data.
+            if hasattr(self, "renewal"):
+                self.renewal.cancel()
+
+    async def disconnect(self, close_code):
+        if not hasattr(self, "user_group_name"):
+            return  # refused at the handshake: it joined nothing
+        await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
+        await self.channel_layer.group_discard(self.user_group_name, self.channel_name)
+
+    async def session_ended(self, event):
+        # The user of this socket logged out, in this tab or another, on this
+        # worker or another (chat/signals.py). The socket was opened with
+        # their session and would go on speaking for them: close it, with a
+        # code the page does not reconnect on.
+        self.closing = True
+        await self.close(code=LOGGED_OUT)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        try:
+            message, key = parse_message(text_data, bytes_data)
+        except InvalidMessage as error:
+            # Answer bad input instead of raising: an exception here would
+            # drop the connection and print a traceback in the server log.
+            reply = {"error": str(error)}
+            if error.key is not None:
+                reply["key"] = error.key  # so that the client stops resending it
+            await self.send(text_data=json.dumps(reply))
+            return
+
+        # Store first. Django's transactions are synchronous only (atomic()
+        # refuses to run on the event loop), so store_message() runs in a
+        # thread; database_sync_to_async also closes worn-out connections
+        # there, as Django does after each request. A key stored before
+        # returns that message instead of a new one.
+        stored, _ = await database_sync_to_async(store_message)(
+            self.room_name, message, key, author=self.user
+        )
+        event = {"type": "chat.message", "frame": stored.as_frame()}
+        # The sender's acknowledgement: its message with its id, now, through
+        # this socket's cursor, whatever the layer does with the broadcast.
+        await self.chat_message(event)
+        # Then tell the room. For a key stored before, the room is told again,
+        # in case the first telling never happened (a worker killed between
+        # the commit and the broadcast): who has the message ignores it.
+        await self.channel_layer.group_send(self.room_group_name, event)
+
+    async def dispatch(self, message):
+        # Before every handler, Channels runs close_old_connections() in the
+        # process's one shared sync thread, so that a handler which queries the
+        # database finds a healthy connection (django/channels#2090). A message
+        # to a room of 100 would cost 100 trips to that thread, one after the
+        # other, and chat_message() rarely touches the database (it checks for
+        # itself when it does): room messages go straight to it. What the
+        # client sends, and connect and disconnect, keep the check.
+        if self.closing and message["type"] != "websocket.disconnect":
+            # Told to come back: take nothing more from this socket. A message
+            # stored after one that failed would break the sender's order.
+            return
+        try:
+            if message["type"] == "chat.message":
+                await self.chat_message(message)
+            else:
+                await super().dispatch(message)
+        except DATABASE_ERRORS as error:
+            await self.database_unavailable(message, error)
+
+    async def database_unavailable(self, message, error):
+        # The database is a dependency like Redis: when it cannot answer, close
+        # this socket cleanly, with a reason and one log line, and let the page
+        # reconnect (4503: try again later). A newcomer is refused the same
+        # way, in an error frame. What was being stored is not acknowledged:
+        # the client sends it again, with its key, once it is back.
+        if message["type"] == "websocket.disconnect":
+            # Channels' connection check failed before disconnect(): leave the
+            # room all the same.
+            return await self.websocket_disconnect(message)
+        if self.closing:
+            return  # this socket was told already; disconnect() comes next
+        logger.warning("Database unavailable, closing %s: %s", self.scope["path"],
+                       " ".join(str(error).split()))  # psycopg's errors span lines
+        await self.refuse("The database is unavailable: try again shortly.",
+                          DATABASE_UNAVAILABLE)
+
+    async def chat_message(self, event):
+        # Called for each group message whose "type" is "chat.message"
+        # (the dot becomes an underscore). The event says "message N is
+        # stored". Events may arrive out of order (two workers announce at
+        # about the same time) or not at all (the layer delivers at most
+        # once), so this socket's cursor decides:
+        number = event["frame"]["id"]
+        if number == self.last_sent + 1:
+            await self.send_frame(event["frame"])  # the next one: send it as is
+        elif number > self.last_sent:
+            # Some are missing: ask the database, after the connection check
+            # that dispatch() skipped (Channels' docs: before the first query
+            # in a while).
+            await aclose_old_connections()
+            await self.send_stored_messages(number)
+        # else: already sent through this socket; nothing to do.
+
+    async def send_stored_messages(self, latest):
+        """Send the stored messages after the last one sent, in order, up to
+        `latest` (the newest this socket knows of) and those stored meanwhile:
+        at most CATCH_UP_LIMIT + BATCH, in at most 11 queries. Stop as soon as
+        the client has gone."""
+        if self.room_id is None:  # the room had no message when this socket came
+            room = await Room.objects.filter(name=self.room_name).afirst()
+            if room is None:
+                return
+            self.room_id = room.pk
+        if latest - self.last_sent > CATCH_UP_LIMIT:
+            first, self.last_sent = self.last_sent + 1, latest - CATCH_UP_LIMIT
+            skipped = {"error": f"Messages {first} to {self.last_sent} are not sent: a "
+                       f"catch-up sends the latest {CATCH_UP_LIMIT} at most.",
+                       "truncated": True, "skipped": [first, self.last_sent]}
+            if not await self.send_frame(skipped):
+                return
+        for _ in range(CATCH_UP_LIMIT // BATCH + 1):
+            batch = messages_after(self.room_id, self.last_sent, BATCH)
+            messages = [message async for message in batch]
+            for message in messages:
+                if not await self.send_frame(message.as_frame()):
+                    return  # the client has gone: read no more for it
+            if len(messages) < BATCH:
+                return
+
+    async def send_frame(self, frame):
+        """Send a frame, through the cursor if it is a message; False if the
+        client has gone."""
+        if "id" in frame:
+            self.last_sent = frame["id"]
+        try:
+            await self.send(text_data=json.dumps(frame))
+        except (OSError, RuntimeError):
+            # The client has just closed: the server refuses the send (daphne
+            # with a RuntimeError, uvicorn with an OSError). Nothing is lost,
+            # no one is left to read it; disconnect() comes next.
+            return False
+        return True
+
+
+class RejectConsumer(AsyncWebsocketConsumer):
+    """Refuses WebSocket paths that no chat route matches."""
+
+    async def connect(self):
+        # Closing before accept() turns the handshake down with HTTP 403.
+        await self.close()

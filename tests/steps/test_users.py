@@ -1,0 +1,170 @@
+"""Users: Django's auth on the socket, over real HTTP and WebSocket connections
+to the production server (uvicorn, 2 workers)."""
+import asyncio
+import secrets
+import time
+import urllib.error
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from workshop.clients import SiteUser, chat_client
+from workshop.steps import USERS, since
+
+pytestmark = [
+    pytest.mark.steps(*since(USERS)),
+    pytest.mark.layer(4, "Users: who said it, who may enter, logging out"),
+]
+
+
+def new_user(server):
+    """A user of its own for each test: the database keeps users between tests."""
+    return SiteUser(server, f"user-{secrets.token_hex(4)}").sign_up()
+
+
+async def refused_status(connecting):
+    """The HTTP status a refused handshake got."""
+    with pytest.raises(InvalidStatus) as refused:
+        async with connecting:
+            pass
+    return refused.value.response.status_code
+
+
+async def say(client, text):
+    await client.send_message(text)
+    frame = await client.receive_frame()
+    assert frame["message"] == text
+    return frame
+
+
+@pytest.mark.hint(
+    "connect() reads self.scope['user'] (AuthMiddlewareStack in asgi.py) and, if not "
+    "user.is_authenticated, calls self.close() before accept(): HTTP 403."
+)
+async def test_an_anonymous_handshake_is_refused(server):
+    assert await refused_status(chat_client(server, "lobby")) == 403
+    # A forged session cookie is no better: AuthMiddlewareStack finds no
+    # session for it, and the user is AnonymousUser.
+    forged = chat_client(server, "lobby", additional_headers={"Cookie": "sessionid=forged"})
+    assert await refused_status(forged) == 403
+
+
+@pytest.mark.hint("@login_required on the index and room views; LOGIN_URL = 'login'.")
+def test_the_pages_send_an_anonymous_visitor_to_log_in_and_back(server):
+    visitor = SiteUser(server, f"user-{secrets.token_hex(4)}")
+    _, url, _ = visitor.get("/chat/lobby/")
+    assert url == f"{server.url}/accounts/login/?next=/chat/lobby/"
+    visitor.sign_up().log_out()
+    visitor.post("/accounts/login/?next=/chat/lobby/",
+                 {"username": visitor.username, "password": visitor.password,
+                  "next": "/chat/lobby/"})
+    status, url, page = visitor.get("/chat/lobby/")
+    assert (status, url) == (200, f"{server.url}/chat/lobby/")
+    assert visitor.username in page
+
+
+@pytest.mark.hint(
+    "store_message(..., author=self.user); Message.as_frame() adds "
+    '"author": self.author.username; messages_after() select_related("author").'
+)
+async def test_messages_carry_their_author_live_and_in_the_catch_up(server):
+    alice, bob = new_user(server), new_user(server)
+    async with alice.chat_client("authors") as alice_chat, bob.chat_client("authors") as bob_chat:
+        frame = await say(alice_chat, "<b>hi</b> from alice")
+        assert frame["author"] == alice.username
+        assert await bob_chat.receive_frame() == frame
+        assert (await say(bob_chat, "hi alice"))["author"] == bob.username
+    carol = new_user(server)
+    async with carol.chat_client("authors", since=0) as carol_chat:
+        caught_up = [await carol_chat.receive_frame() for _ in range(2)]
+    assert [(frame["author"], frame["message"]) for frame in caught_up] == [
+        (alice.username, "<b>hi</b> from alice"), (bob.username, "hi alice")]
+
+
+@pytest.mark.hint(
+    "Each socket joins the group user_<id>; chat/signals.py's user_logged_out receiver "
+    "group_sends {'type': 'session.ended'}; the consumer closes with code 4401."
+)
+async def test_logging_out_closes_every_socket_of_that_user_on_every_worker(server):
+    alice, bob = new_user(server), new_user(server)
+    # Eight sockets: the two workers each get some of them (the kernel hands
+    # out the connections), so the news must cross the channel layer.
+    async with alice.chat_client("tabs") as first, bob.chat_client("tabs") as bob_chat:
+        others = [await stack_enter(alice.chat_client("tabs")) for _ in range(7)]
+        tabs = [first, *(client for client, _ in others)]
+        await say(first, "before logging out")
+        await bob_chat.receive_frame()
+        session = alice.cookie("sessionid")
+        started = time.monotonic()
+        await asyncio.to_thread(alice.log_out)
+        codes = await asyncio.gather(*(closed_code(tab) for tab in tabs))
+        elapsed = time.monotonic() - started
+        assert codes == [4401] * len(tabs)
+        assert elapsed < 1, f"the sockets closed {elapsed:.2f} s after logging out"
+        # Bob is still there, and still chatting.
+        assert (await say(bob_chat, "still here"))["author"] == bob.username
+        for _, context in others:
+            await context.__aexit__(None, None, None)
+    # And the old cookie opens nothing any more.
+    old_cookie = {"Cookie": f"sessionid={session}"}
+    assert await refused_status(
+        chat_client(server, "tabs", additional_headers=old_cookie)) == 403
+
+
+async def stack_enter(context):
+    return await context.__aenter__(), context
+
+
+async def closed_code(client, timeout=1):
+    try:
+        while True:
+            await asyncio.wait_for(client.websocket.recv(), timeout)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None
+    except asyncio.TimeoutError:
+        return "still open"
+
+
+def make_private(room, *users):
+    """A private room, as the admin makes it: the Room with these members."""
+    from django.contrib.auth import get_user_model
+
+    from chat.models import Room
+
+    stored, _ = Room.objects.get_or_create(name=room)
+    stored.members.set(get_user_model().objects.filter(username__in=[u.username for u in users]))
+
+
+@pytest.fixture
+def database(django_db_blocker):
+    """The servers' own database (tests/plugin.py's DATABASE_URL), from this process."""
+    def run(function, *args):
+        def in_thread():
+            with django_db_blocker.unblock():
+                from django.db import connection
+
+                try:
+                    return function(*args)
+                finally:
+                    connection.close()
+        return asyncio.to_thread(in_thread)
+    return run
+
+
+@pytest.mark.hint(
+    "connect() calls may_enter(room, user) (chat/models.py) before accept(): a room "
+    "with members refuses everyone else with close() (403), before any history is read."
+)
+async def test_a_private_room_refuses_a_non_member_and_tells_no_history(server, database):
+    alice, mallory = new_user(server), new_user(server)
+    await database(make_private, "secret", alice)
+    async with alice.chat_client("secret") as alice_chat:
+        assert (await say(alice_chat, "for members only"))["author"] == alice.username
+    assert await refused_status(mallory.chat_client("secret", since=0)) == 403
+    with pytest.raises(urllib.error.HTTPError) as page:
+        mallory.get("/chat/secret/")
+    assert page.value.code == 403
+    assert "for members only" not in page.value.read().decode()
+    # A public room is open to both, as before.
+    async with mallory.chat_client("public") as chat:
+        await say(chat, "anyone may come here")
