@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 BAD_REQUEST = 4400  # close code: 4000 + HTTP 400, "bad request"
 DATABASE_UNAVAILABLE = 4503  # 4000 + HTTP 503, as for Redis (mysite/redis_guard.py)
 LOGGED_OUT = 4401  # 4000 + HTTP 401: this socket's user logged out; the page does not retry
+NOT_A_MEMBER = 4403  # 4000 + HTTP 403: no longer a member of this private room
 BATCH = 100  # stored messages read from the database at a time
 # The most stored messages one catch-up sends: the room's latest. A client
 # further behind (?since=0 in a big room) is told what it skipped, so that
@@ -134,6 +135,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # code the page does not reconnect on.
         self.closing = True
         await self.close(code=LOGGED_OUT)
+
+    async def membership_changed(self, event):
+        # Someone changed who may enter this room (the admin: chat/signals.py).
+        # A member stays; whoever may no longer enter is closed now, not at
+        # their next message, so that they read nothing more either.
+        if not await database_sync_to_async(may_enter)(self.room_name, self.user):
+            await self.send_frame({"error": "You are no longer a member of this room."})
+            self.closing = True
+            await self.close(code=NOT_A_MEMBER)
 
     async def receive(self, text_data=None, bytes_data=None):
         try:

@@ -168,3 +168,38 @@ async def test_a_private_room_refuses_a_non_member_and_tells_no_history(server, 
     # A public room is open to both, as before.
     async with mallory.chat_client("public") as chat:
         await say(chat, "anyone may come here")
+
+
+def set_members(room, *users):
+    from django.contrib.auth import get_user_model
+
+    from chat.models import Room
+
+    stored = Room.objects.get(name=room)
+    stored.members.set(get_user_model().objects.filter(username__in=[u.username for u in users]))
+
+
+@pytest.mark.hint(
+    "chat/signals.py: on m2m_changed of Room.members, group_send "
+    "{'type': 'membership.changed'} to the room; each consumer checks may_enter() again "
+    "and closes with 4403 if it may no longer enter."
+)
+async def test_a_member_removed_while_connected_is_closed_at_once(server, database):
+    alice, bob, carol = new_user(server), new_user(server), new_user(server)
+    async with carol.chat_client("club") as carol_chat:
+        await say(carol_chat, "a public room, for now")
+        # Made private while Carol is in it, without her: she is shown out.
+        await database(make_private, "club", alice, bob)
+        assert await carol_chat.receive_frame() == {
+            "error": "You are no longer a member of this room."}
+        assert await closed_code(carol_chat) == 4403
+    async with alice.chat_client("club") as alice_chat, bob.chat_client("club") as bob_chat:
+        for chat in (alice_chat, bob_chat):  # the history
+            await chat.receive_frame()
+        await database(set_members, "club", alice)
+        assert await bob_chat.receive_frame() == {
+            "error": "You are no longer a member of this room."}
+        assert await closed_code(bob_chat) == 4403
+        # Alice, still a member, chats on.
+        await say(alice_chat, "just us now")
+        await alice_chat.assert_receives_nothing(within=0.3)
