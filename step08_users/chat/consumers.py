@@ -7,6 +7,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
+from . import flood, presence
 from .models import Room, may_enter, messages_after, store_message
 from .protocol import HISTORY_LENGTH, InvalidMessage, parse_message, parse_since
 
@@ -83,6 +84,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.renewal = asyncio.create_task(self.stay_in_the_room())
         await self.send_stored_messages(last_number)
+        # Here: take a lease on the room's presence list, and tell the room
+        # (this socket included) to read the list again.
+        self.presence_sent = None
+        await presence.hold(self.room_name, self.user, self.channel_name)
+        self.presence_renewal = asyncio.create_task(self.stay_present())
+        await self.channel_layer.group_send(self.room_group_name, {"type": "presence.changed"})
 
     accepted = closing = False
 
@@ -112,6 +119,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
             except RedisError:
                 pass  # an outage: the guard closes this socket, the page comes back
 
+    async def stay_present(self):
+        # Renew this socket's lease every RENEW seconds, and read the list:
+        # leases of a killed worker run out unannounced, so each socket looks.
+        while True:
+            await asyncio.sleep(presence.RENEW)
+            try:
+                await presence.hold(self.room_name, self.user, self.channel_name)
+                await self.presence_changed({})
+            except RedisError:
+                pass  # an outage: the guard closes this socket, the page comes back
+
+    async def presence_changed(self, event):
+        # Someone came or went: send the list if it is not what this client has.
+        names = await presence.who_is_here(self.room_name)
+        if names != self.presence_sent:
+            self.presence_sent = names
+            await self.send_frame({"presence": names})
+
     async def __call__(self, scope, receive, send):
         try:
             await super().__call__(scope, receive, send)
@@ -121,12 +146,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # group_expiry, even from a Redis that kept its data.
             if hasattr(self, "renewal"):
                 self.renewal.cancel()
+            if hasattr(self, "presence_renewal"):
+                self.presence_renewal.cancel()
 
     async def disconnect(self, close_code):
         if not hasattr(self, "user_group_name"):
             return  # refused at the handshake: it joined nothing
         await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
         await self.channel_layer.group_discard(self.user_group_name, self.channel_name)
+        if hasattr(self, "presence_renewal"):
+            # Gone: give the lease back and tell those who stay.
+            self.presence_renewal.cancel()
+            await presence.release(self.room_name, self.user, self.channel_name)
+            await self.channel_layer.group_send(self.room_group_name, {"type": "presence.changed"})
 
     async def session_ended(self, event):
         # The user of this socket logged out, in this tab or another, on this
@@ -154,6 +186,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             reply = {"error": str(error)}
             if error.key is not None:
                 reply["key"] = error.key  # so that the client stops resending it
+            await self.send(text_data=json.dumps(reply))
+            return
+
+        # Flood control, per user across every tab and worker (chat/flood.py).
+        # Over the limit, the message is refused, not queued: the socket stays
+        # open, and the room hears nothing of it.
+        wait = await flood.retry_after(self.user)
+        if wait:
+            reply = {"error": f"Too many messages: at most {flood.LIMIT} every "
+                     f"{flood.WINDOW} s. Try again in {wait} s.", "retry_after": wait}
+            if key is not None:
+                reply["key"] = key  # refused: the client does not send it again
             await self.send(text_data=json.dumps(reply))
             return
 
@@ -189,6 +233,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             if message["type"] == "chat.message":
                 await self.chat_message(message)
+            elif message["type"] == "presence.changed":
+                await self.presence_changed(message)  # Redis only, no database
             else:
                 await super().dispatch(message)
         except DATABASE_ERRORS as error:

@@ -139,6 +139,9 @@ LOGGING = {
 # The channel layer lets consumers send messages to each other. This one
 # lives in Redis: every server process that uses the same Redis shares its
 # groups, so a room spans processes (and machines).
+# The chat's own state in Redis too (who is here, flood counters: chat/presence.py).
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
 CHANNEL_LAYERS = {
     "default": {
         # channels_redis's RedisChannelLayer, with two upstream weak spots
@@ -150,7 +153,7 @@ CHANNEL_LAYERS = {
         # forgotten (default: a day). chat/consumers.py joins again in time; a
         # socket that ended without leaving is forgotten within 5 minutes.
         "CONFIG": {"capacity": 1000, "group_expiry": 300, "hosts": [{
-            "address": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            "address": REDIS_URL,
             # The layer waits for messages with 5 s blocking reads. Longer
             # than that with no answer, and Redis is gone without a word (a
             # frozen server, a dropped network): give up, so the guard can act.

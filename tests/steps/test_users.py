@@ -32,9 +32,31 @@ async def refused_status(connecting):
 
 async def say(client, text):
     await client.send_message(text)
-    frame = await client.receive_frame()
+    frame = await chat_frame(client)
     assert frame["message"] == text
     return frame
+
+
+async def chat_frame(client, timeout=5):
+    """The next frame that is not a presence list."""
+    while "presence" in (frame := await client.receive_frame(timeout)):
+        pass
+    return frame
+
+
+async def presence(client, expected, timeout=5):
+    """Read frames until a presence list equal to `expected` comes; fail after `timeout`."""
+    seen = []
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = await client.receive_frame(timeout)
+                if "presence" in frame:
+                    seen.append(frame["presence"])
+                    if frame["presence"] == sorted(expected):
+                        return
+    except TimeoutError:
+        raise AssertionError(f"expected presence {sorted(expected)}, saw {seen}") from None
 
 
 @pytest.mark.hint(
@@ -72,11 +94,11 @@ async def test_messages_carry_their_author_live_and_in_the_catch_up(server):
     async with alice.chat_client("authors") as alice_chat, bob.chat_client("authors") as bob_chat:
         frame = await say(alice_chat, "<b>hi</b> from alice")
         assert frame["author"] == alice.username
-        assert await bob_chat.receive_frame() == frame
+        assert await chat_frame(bob_chat) == frame
         assert (await say(bob_chat, "hi alice"))["author"] == bob.username
     carol = new_user(server)
     async with carol.chat_client("authors", since=0) as carol_chat:
-        caught_up = [await carol_chat.receive_frame() for _ in range(2)]
+        caught_up = [await chat_frame(carol_chat) for _ in range(2)]
     assert [(frame["author"], frame["message"]) for frame in caught_up] == [
         (alice.username, "<b>hi</b> from alice"), (bob.username, "hi alice")]
 
@@ -93,7 +115,7 @@ async def test_logging_out_closes_every_socket_of_that_user_on_every_worker(serv
         others = [await stack_enter(alice.chat_client("tabs")) for _ in range(7)]
         tabs = [first, *(client for client, _ in others)]
         await say(first, "before logging out")
-        await bob_chat.receive_frame()
+        await chat_frame(bob_chat)
         session = alice.cookie("sessionid")
         started = time.monotonic()
         await asyncio.to_thread(alice.log_out)
@@ -190,16 +212,106 @@ async def test_a_member_removed_while_connected_is_closed_at_once(server, databa
         await say(carol_chat, "a public room, for now")
         # Made private while Carol is in it, without her: she is shown out.
         await database(make_private, "club", alice, bob)
-        assert await carol_chat.receive_frame() == {
+        assert await chat_frame(carol_chat) == {
             "error": "You are no longer a member of this room."}
         assert await closed_code(carol_chat) == 4403
     async with alice.chat_client("club") as alice_chat, bob.chat_client("club") as bob_chat:
         for chat in (alice_chat, bob_chat):  # the history
-            await chat.receive_frame()
+            await chat_frame(chat)
         await database(set_members, "club", alice)
-        assert await bob_chat.receive_frame() == {
+        assert await chat_frame(bob_chat) == {
             "error": "You are no longer a member of this room."}
         assert await closed_code(bob_chat) == 4403
         # Alice, still a member, chats on.
         await say(alice_chat, "just us now")
-        await alice_chat.assert_receives_nothing(within=0.3)
+        with pytest.raises(TimeoutError):
+            await chat_frame(alice_chat, timeout=0.3)
+
+
+@pytest.mark.hint(
+    "chat/presence.py: a lease per socket in the sorted set presence:<room>; connect() and "
+    "disconnect() group_send {'type': 'presence.changed'}; each consumer sends "
+    "{'presence': [names]} when the list changed."
+)
+async def test_who_is_here_across_workers_each_user_once(server):
+    alice, bob = new_user(server), new_user(server)
+    async with alice.chat_client("here") as alice_chat:
+        await presence(alice_chat, [alice.username])
+        async with bob.chat_client("here") as bob_chat:
+            await presence(alice_chat, [alice.username, bob.username])
+            await presence(bob_chat, [alice.username, bob.username])
+            # Alice's other tabs (some on the other worker) count once.
+            tabs = [await stack_enter(alice.chat_client("here")) for _ in range(3)]
+            for tab, context in tabs:
+                await presence(tab, [alice.username, bob.username])
+                await context.__aexit__(None, None, None)
+            # Bob saw no change the whole time: nothing new was sent to him.
+            with pytest.raises(TimeoutError):
+                await chat_frame(bob_chat, timeout=0.5)
+        await presence(alice_chat, [alice.username])
+
+
+@pytest.mark.hint(
+    "A killed worker removes nothing: its leases must run out (presence.LEASE) and every "
+    "socket reads the list again every presence.RENEW seconds."
+)
+async def test_the_users_of_a_killed_worker_vanish_within_the_bound(start_server, server):
+    import os
+    import signal
+
+    from chat import presence as leases
+
+    # Two servers of one worker each (uvicorn runs a single worker in its own
+    # process), sharing Redis and the database: which worker holds which
+    # socket is then known.
+    first, second = start_server(workers=1), start_server(workers=1)
+    alice, bob = new_user(first), new_user(second)
+    async with alice.chat_client("doomed") as alice_chat, bob.chat_client("doomed") as bob_chat:
+        await presence(alice_chat, [alice.username, bob.username])
+        os.kill(second.process.pid, signal.SIGKILL)
+        started = time.monotonic()
+        assert await closed_code(bob_chat, timeout=5) in (1006, None)
+        bound = leases.LEASE + leases.RENEW
+        await presence(alice_chat, [alice.username], timeout=bound + 2)
+        elapsed = time.monotonic() - started
+    print(f"the killed worker's user vanished after {elapsed:.1f} s (bound {bound} s)")
+    assert elapsed <= bound + 1
+
+
+@pytest.mark.hint(
+    "chat/flood.py: SET NX EX then INCR a counter per user in Redis; over flood.LIMIT, "
+    "answer {'error': ..., 'retry_after': s} and keep the socket open."
+)
+async def test_a_flooder_is_held_back_across_workers_and_the_others_chat_on(server):
+    from chat import flood
+
+    flooder, bob = new_user(server), new_user(server)
+    async with flooder.chat_client("flood") as tab, bob.chat_client("flood") as bob_chat:
+        others = [await stack_enter(flooder.chat_client("flood")) for _ in range(3)]
+        tabs = [tab, *(client for client, _ in others)]
+        sent = flood.LIMIT + 10
+        for number in range(sent):
+            await tabs[number % len(tabs)].send_message(f"flood {number}", key=f"k{number}")
+        acknowledged, refused = [], []
+        for number in range(sent):
+            client = tabs[number % len(tabs)]
+            while True:
+                frame = await chat_frame(client)
+                if frame.get("key") == f"k{number}":
+                    break  # other tabs' messages reach every tab: skip them
+            (refused if "error" in frame else acknowledged).append(frame)
+        # Four tabs, maybe on both workers, share one allowance.
+        assert len(acknowledged) == flood.LIMIT
+        assert len(refused) == sent - flood.LIMIT
+        assert all(0 < frame["retry_after"] <= flood.WINDOW for frame in refused)
+        # Bob is not held back, and the flooder's sockets are still open.
+        await bob_chat.send_message("I can still talk")
+        while (frame := await chat_frame(bob_chat))["message"] != "I can still talk":
+            assert frame["author"] == flooder.username  # the flood's allowed part, first
+        assert frame["author"] == bob.username
+        await tab.send_raw("not json")
+        while "error" not in (frame := await chat_frame(tab)) or "key" in frame:
+            pass  # the room's messages, queued before the answer
+        assert frame["error"].startswith("Frames must be JSON")
+        for _, context in others:
+            await context.__aexit__(None, None, None)
