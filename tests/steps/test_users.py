@@ -315,3 +315,70 @@ async def test_a_flooder_is_held_back_across_workers_and_the_others_chat_on(serv
         assert frame["error"].startswith("Frames must be JSON")
         for _, context in others:
             await context.__aexit__(None, None, None)
+
+
+@pytest.mark.hint(
+    "registration/signup.html and login.html post Django's forms; room.html shows "
+    "data.author and data.message in chatLog.value (text), the presence list in "
+    "#presence with textContent, and on close code 4401 writes [logged out] and stops."
+)
+async def test_in_a_browser_sign_up_chat_see_who_is_here_and_log_out_of_every_tab(
+        browser, server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from tests.steps.test_browser import HOSTILE, chat_log, wait_for, wait_for_log
+
+    def here(window):
+        browser.switch_to.window(window)
+        return browser.find_element(By.ID, "presence").text
+
+    name, password = f"user-{secrets.token_hex(4)}", f"not-{secrets.token_hex(8)}"
+    first_window = browser.current_window_handle
+    browser.switch_to.new_window("window")
+    tab = browser.current_window_handle
+    try:
+        # Sent to log in, and from there to sign up.
+        browser.get(f"{server.url}/chat/browsed/")
+        assert browser.current_url == f"{server.url}/accounts/login/?next=/chat/browsed/"
+        browser.find_element(By.LINK_TEXT, "Sign up").click()
+        browser.find_element(By.ID, "id_username").send_keys(name)
+        browser.find_element(By.ID, "id_password1").send_keys(password)
+        browser.find_element(By.ID, "id_password2").send_keys(password, Keys.ENTER)
+        wait_for(browser, lambda: browser.current_url == f"{server.url}/chat/")
+        browser.get(f"{server.url}/chat/browsed/")
+        wait_for(browser, lambda: browser.execute_script("return chatSocket.readyState") == 1)
+        wait_for(browser, lambda: here(tab) == name)
+
+        bob = await asyncio.to_thread(new_user, server)
+        async with bob.chat_client("browsed") as bob_chat:
+            both = ", ".join(sorted([name, bob.username]))
+            wait_for(browser, lambda: here(tab) == both)
+            await say(bob_chat, HOSTILE)
+            wait_for_log(browser, tab, f"{bob.username}: {HOSTILE}")
+            assert browser.execute_script("return window.pwned") is None
+            browser.find_element(By.ID, "chat-message-input").send_keys("hi bob", Keys.ENTER)
+            frame = await chat_frame(bob_chat)
+            assert (frame["author"], frame["message"]) == (name, "hi bob")
+
+            # A second tab of the same user: the list does not change.
+            browser.switch_to.new_window("window")
+            other_tab = browser.current_window_handle
+            browser.get(f"{server.url}/chat/browsed/")
+            wait_for(browser, lambda: browser.execute_script("return chatSocket.readyState") == 1)
+            wait_for_log(browser, other_tab, f"{name}: hi bob")  # the history, with authors
+            assert here(other_tab) == both
+            # Log out in the first tab: the other tab's socket closes, for good.
+            browser.switch_to.window(tab)
+            browser.find_element(By.ID, "logout-submit").click()
+            wait_for(browser, lambda: "/accounts/login/" in browser.current_url)
+            wait_for_log(browser, other_tab, "[logged out]")
+            assert browser.execute_script("return chatSocket.readyState") == 3  # CLOSED
+            await presence(bob_chat, [bob.username])
+            await asyncio.sleep(1.5)  # the page would have reconnected after 0.5-1 s
+            assert "[reconnected]" not in chat_log(browser, other_tab)
+            browser.close()
+    finally:
+        browser.switch_to.window(tab)
+        browser.close()
+        browser.switch_to.window(first_window)
