@@ -2,6 +2,7 @@
 to the production server (uvicorn, 2 workers)."""
 import asyncio
 import secrets
+import sys
 import time
 import urllib.error
 
@@ -33,7 +34,7 @@ async def refused_status(connecting):
 async def say(client, text):
     await client.send_message(text)
     frame = await chat_frame(client)
-    assert frame["message"] == text
+    assert frame.get("message") == text, frame
     return frame
 
 
@@ -148,28 +149,25 @@ async def closed_code(client, timeout=1):
 
 
 def make_private(room, *users):
-    """A private room, as the admin makes it: the Room with these members."""
-    from django.contrib.auth import get_user_model
-
-    from chat.models import Room
-
-    stored, _ = Room.objects.get_or_create(name=room)
-    stored.members.set(get_user_model().objects.filter(username__in=[u.username for u in users]))
+    """Code that makes a private room as the admin does: the Room with these members."""
+    names = [user.username for user in users]
+    return ("from django.contrib.auth import get_user_model\n"
+            "from chat.models import Room\n"
+            f"room, _ = Room.objects.get_or_create(name={room!r})\n"
+            f"room.members.set(get_user_model().objects.filter(username__in={names!r}))\n")
 
 
 @pytest.fixture
-def database(django_db_blocker):
-    """The servers' own database (tests/plugin.py's DATABASE_URL), from this process."""
-    def run(function, *args):
-        def in_thread():
-            with django_db_blocker.unblock():
-                from django.db import connection
-
-                try:
-                    return function(*args)
-                finally:
-                    connection.close()
-        return asyncio.to_thread(in_thread)
+def database(project, production_env):
+    """Run Django code in a process of its own on the servers' database and Redis,
+    as the admin would in one of the workers: `await database(code)`. (Not in the
+    test process: there, pytest-django may have swapped in a test database.)"""
+    async def run(code):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "manage.py", "shell", "-c", code, cwd=project, env=production_env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        output, _ = await process.communicate()
+        assert process.returncode == 0, output.decode()
     return run
 
 
@@ -179,7 +177,7 @@ def database(django_db_blocker):
 )
 async def test_a_private_room_refuses_a_non_member_and_tells_no_history(server, database):
     alice, mallory = new_user(server), new_user(server)
-    await database(make_private, "secret", alice)
+    await database(make_private("secret", alice))
     async with alice.chat_client("secret") as alice_chat:
         assert (await say(alice_chat, "for members only"))["author"] == alice.username
     assert await refused_status(mallory.chat_client("secret", since=0)) == 403
@@ -192,15 +190,6 @@ async def test_a_private_room_refuses_a_non_member_and_tells_no_history(server, 
         await say(chat, "anyone may come here")
 
 
-def set_members(room, *users):
-    from django.contrib.auth import get_user_model
-
-    from chat.models import Room
-
-    stored = Room.objects.get(name=room)
-    stored.members.set(get_user_model().objects.filter(username__in=[u.username for u in users]))
-
-
 @pytest.mark.hint(
     "chat/signals.py: on m2m_changed of Room.members, group_send "
     "{'type': 'membership.changed'} to the room; each consumer checks may_enter() again "
@@ -211,14 +200,14 @@ async def test_a_member_removed_while_connected_is_closed_at_once(server, databa
     async with carol.chat_client("club") as carol_chat:
         await say(carol_chat, "a public room, for now")
         # Made private while Carol is in it, without her: she is shown out.
-        await database(make_private, "club", alice, bob)
+        await database(make_private("club", alice, bob))
         assert await chat_frame(carol_chat) == {
             "error": "You are no longer a member of this room."}
         assert await closed_code(carol_chat) == 4403
     async with alice.chat_client("club") as alice_chat, bob.chat_client("club") as bob_chat:
         for chat in (alice_chat, bob_chat):  # the history
             await chat_frame(chat)
-        await database(set_members, "club", alice)
+        await database(make_private("club", alice))
         assert await chat_frame(bob_chat) == {
             "error": "You are no longer a member of this room."}
         assert await closed_code(bob_chat) == 4403

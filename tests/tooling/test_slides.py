@@ -34,6 +34,7 @@ SECTIONS = [
     "Step 5: run it like production",
     "Step 6: when a dependency fails",
     "Step 7: a chat that loses nothing",
+    "Step 8: who said it",
     "Where to go next",
 ]
 FIGURES = {
