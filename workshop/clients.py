@@ -212,8 +212,16 @@ class SiteUser:
 
         self.get(path)
         data = urllib.parse.urlencode({**fields, "csrfmiddlewaretoken": self.cookie("csrftoken")})
-        with self.opener.open(f"{self.server.url}{path}", data.encode(), timeout=10) as response:
+        with self.opener.open(self._form(path, data), timeout=10) as response:
             return response.status, response.url, response.read().decode()
+
+    def _form(self, path, data):
+        import urllib.request
+
+        # With the Origin header a browser sends: Django's CSRF check compares
+        # it with the Host it was asked for (through nginx too).
+        return urllib.request.Request(f"{self.server.url}{path}", data.encode(),
+                                      headers={"Origin": self.server.origin})
 
     def sign_up(self):
         self.post("/chat/signup/", {"username": self.username, "password1": self.password,
@@ -233,7 +241,7 @@ class SiteUser:
         import urllib.parse
 
         data = urllib.parse.urlencode({"csrfmiddlewaretoken": self.cookie("csrftoken")})
-        with self.opener.open(f"{self.server.url}/accounts/logout/", data.encode(), timeout=10):
+        with self.opener.open(self._form("/accounts/logout/", data), timeout=10):
             pass
         return self
 

@@ -42,8 +42,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # handshake and put its user here, once: the socket keeps that user
         # for as long as it is open, even after they log out (see
         # session_ended()). No session, an unknown or expired one: AnonymousUser.
-        self.user = self.scope["user"]
-        if not self.user.is_authenticated:
+        # (No "user" at all: a router served without AuthMiddlewareStack.)
+        self.user = self.scope.get("user")
+        if self.user is None or not self.user.is_authenticated:
             # Closing before accept() refuses the handshake: HTTP 403.
             return await self.close()
         self.room_name = self.scope["url_route"]["kwargs"]["room_name"]

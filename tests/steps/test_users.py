@@ -5,10 +5,12 @@ import secrets
 import sys
 import time
 import urllib.error
+import urllib.request
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.steps.test_production import behind_nginx, nginx_binary  # noqa: F401 (fixtures)
 from workshop.clients import SiteUser, chat_client
 from workshop.steps import USERS, since
 
@@ -124,6 +126,7 @@ async def test_logging_out_closes_every_socket_of_that_user_on_every_worker(serv
         elapsed = time.monotonic() - started
         assert codes == [4401] * len(tabs)
         assert elapsed < 1, f"the sockets closed {elapsed:.2f} s after logging out"
+        print(f"{len(tabs)} sockets closed {elapsed * 1000:.0f} ms after the logout's POST")
         # Bob is still there, and still chatting.
         assert (await say(bob_chat, "still here"))["author"] == bob.username
         for _, context in others:
@@ -371,3 +374,29 @@ async def test_in_a_browser_sign_up_chat_see_who_is_here_and_log_out_of_every_ta
         browser.switch_to.window(tab)
         browser.close()
         browser.switch_to.window(first_window)
+
+
+@pytest.mark.hint(
+    "Behind nginx, Django's CSRF check compares the form's Origin with the Host that "
+    "deploy/nginx.conf passes on (proxy_set_header Host $http_host)."
+)
+async def test_through_nginx_log_in_with_csrf_chat_and_a_private_room_stays_closed(
+        server, behind_nginx, database):
+    proxy = behind_nginx(server)
+    alice = await asyncio.to_thread(new_user, proxy)
+    mallory = await asyncio.to_thread(new_user, proxy)
+    await asyncio.to_thread(alice.log_out)
+    await asyncio.to_thread(alice.log_in)  # LoginView's form, its CSRF token, through nginx
+    await database(make_private("behind", alice))
+    async with alice.chat_client("behind") as chat:
+        assert (await say(chat, "through nginx"))["author"] == alice.username
+    assert await refused_status(mallory.chat_client("behind", since=0)) == 403
+    # A form posted from another site is refused (CSRF), through nginx as directly.
+    forger = SiteUser(proxy, "forger")
+    forger.get("/accounts/login/")
+    forged = urllib.request.Request(
+        f"{proxy.url}/accounts/login/", headers={"Origin": "http://evil.example"},
+        data=f"username=x&password=y&csrfmiddlewaretoken={forger.cookie('csrftoken')}".encode())
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        forger.opener.open(forged, timeout=10)
+    assert refused.value.code == 403
