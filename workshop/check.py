@@ -43,8 +43,23 @@ def run_checks(step, project, verbose=False):
         else:
             finished = subprocess.run(command + ["-q"], cwd=REPO, capture_output=True, text=True)
             if not report.exists():  # pytest could not even start: show why
-                print(finished.stdout[-3000:], finished.stderr[-3000:], sep="\n")
+                print(why_pytest_stopped(finished.stdout + finished.stderr, project))
         return json.loads(report.read_text()) if report.exists() else []
+
+
+def why_pytest_stopped(output, project):
+    """The few lines that matter when the project stops pytest from starting (its
+    settings raise, say): where in the project, and the error. Not pytest's own
+    frames."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    ours = [number for number, line in enumerate(lines)
+            if line.lstrip().startswith("File ") and str(project) in line]
+    errors = [line for line in lines if not line.startswith((" ", "\t", "E ", "Traceback"))
+              and ("Error" in line or "Exception" in line or "Configured" in line)]
+    if not errors:
+        return "\n".join(lines[-20:])
+    shown = lines[ours[-1]:ours[-1] + 2] if ours else []
+    return "\n".join(shown + [errors[-1]])
 
 
 def expectation(result):
@@ -172,6 +187,26 @@ def find_your_step(project, verbose):
     return 0
 
 
+def notes_on_the_settings(step, project):
+    """What the settings say before any test runs: a later step's Redis layer,
+    or a Redis address that ignores REDIS_URL (make check's Redis is on a free
+    port, given in REDIS_URL)."""
+    settings = (project / "mysite" / "settings.py").read_text()
+    notes = []
+    if "channels_redis" in settings and step < 4:
+        notes.append(f"This folder looks like step 4 or later (its settings use channels_redis),"
+                     f" checked here as step {step}: expect failures from the layer on Redis."
+                     f" `make check` with no STEP finds your step.")
+    if "channels_redis" in settings and "REDIS_URL" not in settings:
+        notes.append('Your CHANNEL_LAYERS name a fixed Redis address: make check starts a '
+                     'Redis of its own on a free port and gives its address in REDIS_URL. '
+                     'Read it: "address": os.environ.get("REDIS_URL", '
+                     '"redis://127.0.0.1:6379/0") (step 4\'s README).')
+    for note in notes:
+        say(note, "", "note: ")
+    return notes
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", type=int, nargs="?", choices=STEPS)
@@ -184,6 +219,7 @@ def main(argv=None):
         return 2
     if args.step is None:
         return find_your_step(project, args.verbose)
+    notes_on_the_settings(args.step, project)
     results = run_checks(args.step, project, args.verbose)
     print_results(args.step, project, results)
     return 0 if passed(results) else 1

@@ -50,3 +50,28 @@ def test_a_missing_await_is_the_reason_given(run, python, tmp_path):
     assert result.returncode == 1
     assert ("why:  RuntimeWarning: coroutine 'AsyncWebsocketConsumer.send' was never awaited:"
             " a missing await (consumers.py, line") in result.stdout
+
+
+def test_a_project_that_cannot_load_gets_its_error_not_pytests_internals(run, python, tmp_path):
+    folder = make_case("reference (passes)", 1, tmp_path / "mywork")
+    settings = folder / "mysite" / "settings.py"
+    settings.write_text(
+        settings.read_text() + '\nimport os\nSECRET_KEY = os.environ["NOT_SET_ANYWHERE"]\n')
+    result = check(run, python, 1, folder)
+    assert result.returncode == 1
+    assert "KeyError: 'NOT_SET_ANYWHERE'" in result.stdout
+    assert f'File "{settings}", line' in result.stdout
+    assert "Your project could not be loaded, so no expectation was tried" in result.stdout
+    assert "0 of 0" not in result.stdout
+    assert "_pytest" not in result.stdout + result.stderr
+
+
+def test_a_later_steps_redis_settings_are_named_first(run, python, tmp_path):
+    folder = make_case("reference (passes)", 4, tmp_path / "mywork")
+    settings = folder / "mysite" / "settings.py"
+    settings.write_text(settings.read_text().replace(
+        'os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")', '"redis://127.0.0.1:6379/0"'))
+    result = check(run, python, 2, folder)
+    assert result.returncode == 1
+    assert "note: This folder looks like step 4 or later" in result.stdout
+    assert "note: Your CHANNEL_LAYERS name a fixed Redis address" in result.stdout
