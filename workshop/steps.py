@@ -23,6 +23,10 @@ STEP_FOLDERS = {
     6: "step06_history",
 }
 
+# The step that teaches each idea, for what refers to it by name (a check that
+# is only advice before it, say).
+RESILIENCE = 6  # surviving churn: a send to a client that has just left
+
 # The steps an attendee can check, catch up to and test: all but the start.
 STEPS = sorted(number for number in STEP_FOLDERS if number > 0)
 LAST_STEP = STEPS[-1]
