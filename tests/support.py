@@ -56,6 +56,7 @@ class BlockedEventLoop(Exception):
 class ConsumerWaits:
     """make check's patience with an in-process consumer, for one pytest run."""
 
+    FIRST = 2.0  # seconds at most for a first answer (an in-process one takes ms)
     SHORT = 0.5  # seconds, once a wait has gone unanswered
     BLOCKED = 2.0  # seconds without the event loop running: it is blocked
 
@@ -67,14 +68,21 @@ class ConsumerWaits:
         self._loop = self._beat = None
         self._watching = False
 
-    def timeout(self, timeout):
-        """The timeout to use for a wait of `timeout` seconds (and watch the loop)."""
+    def timeout(self, timeout, disconnecting=False):
+        """The timeout to use for a wait of `timeout` seconds (and watch the loop).
+
+        A consumer that is told to go may have more to finish (step 6's reads
+        the database): its wait keeps its whole length until one went unanswered.
+        """
         if not self.checking:
             return timeout
         if self.blocked:
             pytest.skip(f"not tried yet: first make {self.blocked} work")
         self._watch(asyncio.get_running_loop())
-        self.last_timeout = min(timeout, self.SHORT) if self.unanswered else timeout
+        if self.unanswered:
+            self.last_timeout = min(timeout, self.SHORT)
+        else:
+            self.last_timeout = timeout if disconnecting else min(timeout, self.FIRST)
         return self.last_timeout
 
     # The watch: the loop beats every 0.1 s; a thread checks the beats, and

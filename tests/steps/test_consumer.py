@@ -59,7 +59,7 @@ class PatientCommunicator(WebsocketCommunicator):
 
     async def disconnect(self, code=1000, timeout=5):
         # Step 6's consumer may still be reading the database when told to go.
-        return await super().disconnect(code, CONSUMER_WAITS.timeout(timeout))
+        return await super().disconnect(code, CONSUMER_WAITS.timeout(timeout, disconnecting=True))
 
     async def receive_json_from(self, timeout=5):
         """The next frame, without the "id" that step 6 gives each message."""
