@@ -191,7 +191,7 @@ doctor: ## Check that this machine is ready for the workshop
 bench: $(VENV)/.installed-dev ## Measure sync vs async, fan-out, scale-out, connections (QUICK=1: 30 s)
 	$(PY) -m bench $(if $(QUICK),--quick)
 
-bench-check: $(VENV)/.installed ## Measure how long make check STEP=1 takes, failing and passing
+bench-check: $(VENV)/.installed ## Measure how long make check takes for steps 1 and 2, broken and passing
 	$(PY) -m bench.check_speed
 
 # --- Tidying up -----------------------------------------------------------------

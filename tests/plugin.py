@@ -25,7 +25,9 @@ What a test in tests/steps declares, for `make check` (workshop/check.py):
 
 With --check-report FILE, the outcome of each test function is written to FILE
 as JSON: a list of {"test", "heading", "hint", "limit", "outcome", "why"},
-outcome being "passed", "failed", "skipped" or "not tried". The modules run
+outcome being "passed", "failed", "skipped", "not tried" or "advice" (see
+advice_before), and "cause": the earlier test whose failure explains this one
+(the consumer left both unanswered: tests/support.py), or None. The modules run
 layer by layer, from the smallest piece to the whole (the consumer in-process,
 a real server, several processes, a browser), the order to debug in; with
 --check-report, once a test has failed, the tests of the later layers are not
