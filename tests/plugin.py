@@ -44,7 +44,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import CONSUMER_WAITS, BlockedEventLoop
+from tests.support import CONSUMER_WAITS, BlockedEventLoop, first_traceback
 from workshop.ports import free_port
 from workshop.production import local_settings
 from workshop.steps import REPO, STEPS, step_folder
@@ -211,7 +211,13 @@ def why_it_failed(item, call, report):
             return f"the consumer sent no answer within {waited:g} s", None
         return f"no answer within {waited:g} s either", CONSUMER_WAITS.unanswered
     crash = getattr(report.longrepr, "reprcrash", None)
-    return (crash.message.splitlines()[0] if crash else str(report.longrepr)), None
+    if crash is None:
+        return str(report.longrepr), None
+    why = crash.message.splitlines()[0]
+    if "Traceback (most recent call last)" in crash.message:
+        # A server's traceback: its exception line is what names the problem.
+        why += " " + first_traceback(crash.message).splitlines()[-1].strip()
+    return why, None
 
 
 @pytest.hookimpl(wrapper=True)
