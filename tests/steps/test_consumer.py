@@ -10,6 +10,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
+from tests.support import CONSUMER_WAITS
 from workshop.steps import CHANNEL_LAYER, HISTORY, PRODUCTION, REDIS, RESILIENCE, since
 
 pytestmark = pytest.mark.layer(
@@ -62,14 +63,18 @@ async def backup_cleanups_finish(step):
 
 
 class PatientCommunicator(WebsocketCommunicator):
-    """WebsocketCommunicator waiting 5 s instead of 1 s: a busy CI machine is slow."""
+    """WebsocketCommunicator waiting 5 s instead of 1 s: a busy CI machine is slow.
+
+    (make check waits less once the consumer has left a wait unanswered:
+    CONSUMER_WAITS, tests/support.py.)
+    """
 
     async def connect(self, timeout=5):
-        return await super().connect(timeout)
+        return await super().connect(CONSUMER_WAITS.timeout(timeout))
 
     async def disconnect(self, code=1000, timeout=5):
         # The history step's consumer may still be reading the database when told to go.
-        return await super().disconnect(code, timeout)
+        return await super().disconnect(code, CONSUMER_WAITS.timeout(timeout, disconnecting=True))
 
     async def receive_json_from(self, timeout=5):
         """The next frame, without the "id" that the history step gives each message."""
@@ -84,6 +89,7 @@ class PatientCommunicator(WebsocketCommunicator):
         # asgiref waits out the whole timeout even when the application has
         # already crashed (asgiref/testing.py, receive_output): a consumer that
         # raises would cost 5 s per test. Stop waiting when it ends instead.
+        timeout = CONSUMER_WAITS.timeout(timeout)
         getter = asyncio.ensure_future(self.output_queue.get())
         try:
             await asyncio.wait(
