@@ -202,6 +202,24 @@ async def test_a_client_that_left_gets_nothing_more():
     await alice.disconnect()
 
 
+@pytest.mark.hint(
+    'Set "socket_timeout": None in the Redis host settings (step 4), or a timeout '
+    "above 5 s (step 6): redis-py 8 ends any read after 5 s, which is how long "
+    "the layer's blocking read lasts."
+)
+@pytest.mark.steps(*since(REDIS))
+def test_redis_reads_may_outlast_the_layers_blocking_read():
+    """Checked first, and by the settings: an idle chat shows it only after
+    5 s (test_real_use.py), and every wait longer than that fails meanwhile."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    timeout = layer.hosts[0].get("socket_timeout", 5)  # redis-py 8's default
+    assert timeout is None or timeout > layer.brpop_timeout, (
+        f"socket_timeout is {timeout} s, the layer's blocking read {layer.brpop_timeout} s"
+    )
+
+
 async def a_room_after_its_members_expired(monkeypatch):
     """Two members of a room, then as long as a tab stays open past the layer's
     group_expiry (a day by default; 2 s here), then a message to the room."""
