@@ -1,9 +1,11 @@
-"""What every test suite shares: a tool may be missing on a laptop, never in CI."""
+"""What every test suite shares: a tool may be missing on a laptop, never in CI;
+and a chat with a Redis of its own, for the outage tests."""
 import asyncio
 import os
 import signal
 import threading
 import time
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -123,3 +125,19 @@ class ConsumerWaits:
 
 
 CONSUMER_WAITS = ConsumerWaits()
+
+
+@asynccontextmanager
+async def chatting_on_a_redis_of_its_own(start_server, room):
+    """A Redis and a server of their own, and a client that has chatted in
+    `room`: yields (redis, server, client). The other tests keep their Redis,
+    and this server's log shows only this story."""
+    from workshop.clients import chat_client
+    from workshop.redis import RedisServer
+
+    with RedisServer() as redis:
+        server = start_server(env={"REDIS_URL": redis.url})
+        async with chat_client(server, room) as client:
+            await client.send_message("before the outage")
+            assert await client.receive() == {"message": "before the outage"}
+            yield redis, server, client
