@@ -428,6 +428,37 @@ async def test_origin_check_refuses_other_sites():
 
 
 @pytest.mark.hint(
+    "chat/consumers.py: read_batch(room_id, after) lets the sockets of a worker that "
+    "ask for the same batch at once share one query (step 7's README)."
+)
+@pytest.mark.steps(*since(HISTORY))
+async def test_sockets_that_see_the_same_gap_at_once_share_one_query(monkeypatch):
+    import chat.consumers
+    from channels.db import database_sync_to_async
+    from chat.models import Room, store_message
+
+    for text in ("one", "two"):
+        await database_sync_to_async(store_message)("shared", text)
+    room = await Room.objects.aget(name="shared")
+    queries = []
+    real = chat.consumers.messages_after
+
+    def counted(*arguments):
+        queries.append(arguments)
+        return real(*arguments)
+
+    monkeypatch.setattr(chat.consumers, "messages_after", counted)
+    # Ten sockets of one worker wake up to the same gap.
+    batches = await asyncio.gather(*(chat.consumers.read_batch(room.pk, 0) for _ in range(10)))
+    assert len(queries) == 1
+    assert all(batch == batches[0] for batch in batches)
+    assert [frame["message"] for frame in batches[0]] == ["one", "two"]
+    # Later, the same question is asked again: it is a new query.
+    await chat.consumers.read_batch(room.pk, 0)
+    assert len(queries) == 2
+
+
+@pytest.mark.hint(
     "chat_message() compares the event's id with the last id sent: the next one is"
     " sent, older ones are dropped, and a gap is filled from the database."
 )
