@@ -17,24 +17,34 @@ What a test in tests/steps declares, for `make check` (workshop/check.py):
     @pytest.mark.limit                        on a test proving what the step
                                               cannot do yet (a later step lifts it)
     @pytest.mark.steps(1, 2)                  the steps it applies to (default: all)
+    @pytest.mark.advice_before(6, "what")     required from step 6 on, the step that
+                                              teaches it; before, make check reports
+                                              a failure as advice ("works; what: see
+                                              step 6") and the step still passes
+                                              (make test requires it of every step)
 
 With --check-report FILE, the outcome of each test function is written to FILE
 as JSON: a list of {"test", "heading", "hint", "limit", "outcome", "why"},
-outcome being "passed", "failed", "skipped" or "not tried". The modules run
+outcome being "passed", "failed", "skipped", "not tried" or "advice" (see
+advice_before), and "cause": the earlier test whose failure explains this one
+(the consumer left both unanswered: tests/support.py), or None. The modules run
 layer by layer, from the smallest piece to the whole (the consumer in-process,
 a real server, several processes, a browser), the order to debug in; with
 --check-report, once a test has failed, the tests of the later layers are not
 run but reported "not tried", since what they stand on is broken.
 """
+import asyncio
 import json
 import os
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
 
+from tests.support import CONSUMER_WAITS, BlockedEventLoop, first_traceback
 from workshop.ports import free_port
 from workshop.production import local_settings
 from workshop.steps import HISTORY, PRODUCTION, REPO, STEPS, step_folder
@@ -43,6 +53,8 @@ STEP_TESTS = REPO / "tests" / "steps"
 RESULTS = pytest.StashKey[dict]()
 FAILED_MODULE = pytest.StashKey[str]()
 NOT_TRIED = pytest.StashKey[str]()
+ALREADY_FAILED = pytest.StashKey[bool]()
+NEVER_AWAITED = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser):
@@ -100,7 +112,13 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "limit: the test proves what the step cannot do yet (a later step lifts it)"
     )
+    config.addinivalue_line(
+        "markers", "advice_before(step, what): before that step (the one that teaches it), "
+        "make check reports a failure as advice, `what` goes wrong, without failing the step"
+    )
     config.stash[RESULTS] = {}
+    # make check: short waits once the consumer has left one unanswered (tests/support.py)
+    CONSUMER_WAITS.checking = bool(config.getoption("check_report"))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -144,6 +162,62 @@ def pytest_runtest_setup(item):
         # Skipped before any fixture starts: no server, no browser, no timeout.
         item.stash[NOT_TRIED] = failed_heading
         pytest.skip(f"not tried yet: {failed_heading!r} must pass first")
+    result = config.stash[RESULTS].get(item.originalname)
+    if config.getoption("check_report") and result and result["outcome"] == "failed":
+        # Another parameter of a test already failed: its line says "no" already.
+        item.stash[ALREADY_FAILED] = True
+        pytest.skip("another of its cases failed")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    if not item.config.getoption("check_report"):
+        return (yield)
+    # An async consumer that forgets an await sends nothing, and says why only
+    # in a warning: make check gives that warning as the reason.
+    caught = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            return (yield)
+    finally:
+        CONSUMER_WAITS.stop_watching()
+        for warning in caught:
+            if "was never awaited" in str(warning.message):
+                item.stash.setdefault(NEVER_AWAITED, (
+                    f"{warning.category.__name__}: {warning.message}: a missing await"
+                    f" ({Path(warning.filename).name}, line {warning.lineno})"))
+            # Given back to pytest, which shows them with VERBOSE=1.
+            warnings.warn_explicit(warning.message, warning.category,
+                                   warning.filename, warning.lineno, source=warning.source)
+
+
+def sentence(name):
+    """test_sender_receives_x -> sender receives x (as make check prints it)."""
+    return name.removeprefix("test_").replace("_", " ")
+
+
+def why_it_failed(item, call, report):
+    """One line saying why, and the earlier test whose failure explains it, if any."""
+    error = call.excinfo.value if call.excinfo else None
+    name = item.originalname
+    if isinstance(error, BlockedEventLoop):
+        CONSUMER_WAITS.blocked = CONSUMER_WAITS.blocked or name
+        return str(error), None
+    if isinstance(error, (TimeoutError, asyncio.TimeoutError)) and CONSUMER_WAITS.checking:
+        waited = CONSUMER_WAITS.last_timeout
+        if CONSUMER_WAITS.unanswered is None:
+            CONSUMER_WAITS.unanswered = name
+            return f"the consumer sent no answer within {waited:g} s", None
+        return f"no answer within {waited:g} s either", CONSUMER_WAITS.unanswered
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is None:
+        return str(report.longrepr), None
+    why = crash.message.splitlines()[0]
+    if "Traceback (most recent call last)" in crash.message:
+        # A server's traceback: its exception line is what names the problem.
+        why += " " + first_traceback(crash.message).splitlines()[-1].strip()
+    return why, None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -159,15 +233,31 @@ def pytest_runtest_makereport(item, call):
             "limit": item.get_closest_marker("limit") is not None,
             "outcome": "passed",
         })
+        advice = item.get_closest_marker("advice_before")
+        if report.failed and advice and item.config.getoption("step") < advice.args[0]:
+            # Not this step's lesson yet: advice, and the later layers still run.
+            why, _ = why_it_failed(item, call, report)
+            result["outcome"] = "advice"
+            result["why"] = f"works; {advice.args[1]}: see step {advice.args[0]} ({why})"
+            return report
         if report.failed:
             item.config.stash.setdefault(FAILED_MODULE, (str(item.path), heading(item)))
+        skipped_why = report.longrepr[2] if report.skipped and isinstance(
+            report.longrepr, tuple) else ""
         if report.failed and result["outcome"] != "failed":
             result["outcome"] = "failed"
-            crash = getattr(report.longrepr, "reprcrash", None)
-            result["why"] = crash.message.splitlines()[0] if crash else str(report.longrepr)
+            result["why"], result["cause"] = why_it_failed(item, call, report)
+            result["why"] = item.stash.get(NEVER_AWAITED, result["why"])
+        elif report.skipped and ALREADY_FAILED in item.stash:
+            pass
         elif report.skipped and NOT_TRIED in item.stash:
             result["outcome"] = "not tried"
             result["why"] = item.stash[NOT_TRIED]  # the heading of the layer that failed
+        elif report.skipped and skipped_why.startswith("Skipped: not tried yet: first make"):
+            result["outcome"] = "not tried"  # the consumer blocked the event loop before
+            result["why"] = (f"first make {sentence(CONSUMER_WAITS.blocked)!r} work: the "
+                             "consumer blocked the event loop there")
+            result["cause"] = CONSUMER_WAITS.blocked
         elif report.skipped and result["outcome"] == "passed":
             result["outcome"] = "skipped"
             result["why"] = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
@@ -196,3 +286,18 @@ def pytest_sessionfinish(session):
     if path:
         results = list(session.config.stash[RESULTS].values())
         Path(path).write_text(json.dumps(results, indent=1))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """make check: a synchronous consumer still sleeping in the sync thread
+    (time.sleep() in receive()) would hold the process, and the answer, until
+    it wakes. The report is written: leave without waiting for it."""
+    import threading
+
+    busy = [thread for thread in threading.enumerate()
+            if thread is not threading.main_thread() and not thread.daemon]
+    if config.getoption("check_report") and CONSUMER_WAITS.unanswered and busy:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)

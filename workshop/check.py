@@ -14,15 +14,21 @@ processes, a browser): once one fails, the later layers are listed as
 """
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 from .runtests import pytest_command, step_tests
 from .steps import LAST_STEP, MYWORK, REPO, STEP_FOLDERS, STEPS
 
-MARKS = {"passed": "yes ", "failed": "no  ", "skipped": "skip", "not tried": "--  "}
+MARKS = {"passed": "yes ", "failed": "no  ", "skipped": "skip", "not tried": "--  ",
+         "advice": "yes "}
+
+# The expectation that stands for a project that Python could not load (tests/plugin.py).
+LOAD_ERROR = "test_your_code_loads_without_errors"
 
 
 def run_checks(step, project, verbose=False):
@@ -37,8 +43,23 @@ def run_checks(step, project, verbose=False):
         else:
             finished = subprocess.run(command + ["-q"], cwd=REPO, capture_output=True, text=True)
             if not report.exists():  # pytest could not even start: show why
-                print(finished.stdout[-3000:], finished.stderr[-3000:], sep="\n")
+                print(why_pytest_stopped(finished.stdout + finished.stderr, project))
         return json.loads(report.read_text()) if report.exists() else []
+
+
+def why_pytest_stopped(output, project):
+    """The few lines that matter when the project stops pytest from starting (its
+    settings raise, say): where in the project, and the error. Not pytest's own
+    frames."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    ours = [number for number, line in enumerate(lines)
+            if line.lstrip().startswith("File ") and str(project) in line]
+    errors = [line for line in lines if not line.startswith((" ", "\t", "E ", "Traceback"))
+              and ("Error" in line or "Exception" in line or "Configured" in line)]
+    if not errors:
+        return "\n".join(lines[-20:])
+    shown = lines[ours[-1]:ours[-1] + 2] if ours else []
+    return "\n".join(shown + [errors[-1]])
 
 
 def expectation(result):
@@ -48,25 +69,73 @@ def expectation(result):
 
 
 def passed(results):
-    return bool(results) and all(r["outcome"] in ("passed", "skipped") for r in results)
+    return bool(results) and all(
+        r["outcome"] in ("passed", "skipped", "advice") for r in results)
+
+
+def width():
+    """How wide to wrap the report: the terminal's width, or no wrapping when
+    the output goes to a file or another program."""
+    if not sys.stdout.isatty():
+        return None
+    return max(60, min(shutil.get_terminal_size().columns, 120))
+
+
+def say(text, indent, first=""):
+    """Print `text` after `first` (both at `indent`), wrapped to the terminal."""
+    columns = width()
+    if columns is None:
+        print(indent + first + text)
+        return
+    print(textwrap.fill(text, columns, initial_indent=indent + first,
+                        subsequent_indent=indent + " " * len(first)))
+
+
+def print_result(result, caused=()):
+    mark = MARKS[result["outcome"]]
+    say(expectation(result), "  ", f"{mark}  ")
+    if result["outcome"] == "advice":
+        say(result["why"], " " * 10, "advice: ")
+        return
+    if result["outcome"] in ("failed", "not tried") and result["hint"]:
+        say(result["hint"], " " * 10, "hint: ")
+    if result["outcome"] == "failed":
+        say(result["why"][:600], " " * 10, "why:  ")
+    elif result["outcome"] == "not tried" and result.get("cause"):
+        say(result["why"], " " * 10, "not tried yet: ")
+    elif result["outcome"] == "skipped":
+        print(f"          ({result['why'].splitlines()[0]})")
+    if caused:
+        # One mistake, many expectations: those that failed the same way are
+        # listed under the first, without hints of their own.
+        why = sorted({r["why"] for r in caused} - {result["why"]})
+        how = f" ({'; '.join(why)})" if why else ""
+        say(f"{len(caused)} more failed the same way{how}, probably for the same reason: "
+            "fix this one first.", " " * 10)
+        for other in caused:
+            say(expectation(other), " " * 12, "no  ")
 
 
 def print_results(step, project, results):
-    met = sum(r["outcome"] == "passed" for r in results)
+    if loading_failed(results):
+        return
+    met = sum(r["outcome"] in ("passed", "advice") for r in results)
     print(f"\nStep {step}, checked on {project.name}/: {met} of {len(results)} expectations met")
+    caused_by = {}
+    for result in results:
+        if result["outcome"] == "failed" and result.get("cause"):
+            caused_by.setdefault(result["cause"], []).append(result)
+    listed = {result["test"] for result in results}
     heading = None
     for result in results:
+        if result["outcome"] == "failed" and result.get("cause") in listed:
+            continue  # listed under its cause
         if result["heading"] != heading:
             heading = result["heading"]
-            later = " (not tried yet: first meet the expectations above)"
-            print(f"\n  {heading}{later if result['outcome'] == 'not tried' else ''}")
-        print(f"  {MARKS[result['outcome']]}  {expectation(result)}")
-        if result["outcome"] in ("failed", "not tried") and result["hint"]:
-            print(f"          hint: {result['hint']}")
-        if result["outcome"] == "failed":
-            print(f"          why:  {result['why'][:160]}")
-        elif result["outcome"] == "skipped":
-            print(f"          ({result['why'].splitlines()[0]})")
+            later = result["outcome"] == "not tried" and not result.get("cause")
+            print(f"\n  {heading}"
+                  f"{' (not tried yet: first meet the expectations above)' if later else ''}")
+        print_result(result, caused_by.get(result["test"], ()))
     if not passed(results):
         print(f"\n  The reference solution, next to yours:  make diff FROM={project.name} TO={step}")
         print(f"  Every detail of the failures:           make check STEP={step} VERBOSE=1")
@@ -76,6 +145,20 @@ def print_results(step, project, results):
     if skipped:
         print(f"\n  {skipped} expectations could not be checked on this machine: "
               "see the skip lines above.")
+
+
+def loading_failed(results):
+    """When the project could not even load (its settings, a syntax error), say
+    that alone: no expectation was tried. Returns True if it said so."""
+    if results and not all(r["test"] == LOAD_ERROR for r in results):
+        return False
+    print("\nYour project could not be loaded, so no expectation was tried:")
+    for result in results:
+        say(result["why"], "  ")
+    if not results:
+        print("  (pytest could not start: its output is above)")
+    print("  Fix that first (Python names the file and line), then check again.")
+    return True
 
 
 def find_your_step(project, verbose):
@@ -104,6 +187,26 @@ def find_your_step(project, verbose):
     return 0
 
 
+def notes_on_the_settings(step, project):
+    """What the settings say before any test runs: a later step's Redis layer,
+    or a Redis address that ignores REDIS_URL (make check's Redis is on a free
+    port, given in REDIS_URL)."""
+    settings = (project / "mysite" / "settings.py").read_text()
+    notes = []
+    if "channels_redis" in settings and step < 4:
+        notes.append(f"This folder looks like step 4 or later (its settings use channels_redis),"
+                     f" checked here as step {step}: expect failures from the layer on Redis."
+                     f" `make check` with no STEP finds your step.")
+    if "channels_redis" in settings and "REDIS_URL" not in settings:
+        notes.append('Your CHANNEL_LAYERS name a fixed Redis address: make check starts a '
+                     'Redis of its own on a free port and gives its address in REDIS_URL. '
+                     'Read it: "address": os.environ.get("REDIS_URL", '
+                     '"redis://127.0.0.1:6379/0") (step 4\'s README).')
+    for note in notes:
+        say(note, "", "note: ")
+    return notes
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", type=int, nargs="?", choices=STEPS)
@@ -116,6 +219,7 @@ def main(argv=None):
         return 2
     if args.step is None:
         return find_your_step(project, args.verbose)
+    notes_on_the_settings(args.step, project)
     results = run_checks(args.step, project, args.verbose)
     print_results(args.step, project, results)
     return 0 if passed(results) else 1

@@ -23,6 +23,30 @@ CATCH_UP_LIMIT = 1000
 # a connection cut, SQLite's lock still held after its timeout.
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 
+# The batches this worker process is reading, by (room id, after which). When
+# two workers' announcements cross, every socket of the room that sees the gap
+# asks for the same batch at the same moment: they share one query instead of
+# queueing one each in the worker's one database thread.
+reads_in_flight = {}
+
+
+async def read_batch(room_id, after):
+    """The frames of the room's next BATCH messages after `after`."""
+    key = (room_id, after)
+    read = reads_in_flight.get(key)
+    if read is None or read.get_loop() is not asyncio.get_running_loop():
+        read = reads_in_flight[key] = asyncio.ensure_future(frames_after(room_id, after))
+        # Done: forget it (and mark a failure seen, even if every reader left).
+        read.add_done_callback(lambda read: read.cancelled() or read.exception())
+        read.add_done_callback(lambda read: reads_in_flight.pop(key, None)
+                               if reads_in_flight.get(key) is read else None)
+    # A reader that leaves does not cancel the read for the others.
+    return await asyncio.shield(read)
+
+
+async def frames_after(room_id, after):
+    return [message.as_frame() async for message in messages_after(room_id, after, BATCH)]
+
 
 class ChatConsumer(AsyncWebsocketConsumer):
     """One instance per open WebSocket, like one view call per request.
@@ -206,12 +230,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if not await self.send_frame(skipped):
                 return
         for _ in range(CATCH_UP_LIMIT // BATCH + 1):
-            batch = messages_after(self.room_id, self.last_sent, BATCH)
-            messages = [message async for message in batch]
-            for message in messages:
-                if not await self.send_frame(message.as_frame()):
+            frames = await read_batch(self.room_id, self.last_sent)
+            for frame in frames:
+                if not await self.send_frame(frame):
                     return  # the client has gone: read no more for it
-            if len(messages) < BATCH:
+            # A shared read may have begun just before `latest` was stored:
+            # then read once more, from where this one ended.
+            if len(frames) < BATCH and self.last_sent >= latest:
                 return
 
     async def send_frame(self, frame):

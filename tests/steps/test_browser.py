@@ -1,6 +1,7 @@
 """The chat in a real browser (headless Chromium driven by Selenium), as people use it."""
 import pytest
 from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -194,3 +195,24 @@ def test_a_window_whose_server_restarts_catches_up_with_what_was_said_meanwhile(
     assert log.count("said while you were away") == 1
     assert log.index("said while you were away") < log.index("typed while my server was down")
     assert chat_log(browser, bob).count("typed while my server was down") == 1
+
+
+@pytest.mark.hint(
+    "The pages put the cursor in their input as they load (autofocus, and .focus() in"
+    " their script): the first key typed must land there."
+)
+def test_typing_at_once_after_each_page_loads_reaches_its_input(browser, server):
+    """As the official tutorial's part-4 test does: keys go to whatever has
+    the focus, with no click in the input first."""
+    first_window = browser.current_window_handle
+    browser.switch_to.new_window("window")
+    try:
+        browser.get(f"{server.url}/chat/")
+        ActionChains(browser).send_keys("typed_at_once", Keys.ENTER).perform()
+        wait_for(browser, lambda: browser.current_url == f"{server.url}/chat/typed_at_once/")
+        wait_for(browser, lambda: browser.execute_script("return chatSocket.readyState") == 1)
+        ActionChains(browser).send_keys("first words", Keys.ENTER).perform()
+        wait_for_log(browser, browser.current_window_handle, "first words")
+    finally:
+        browser.close()
+        browser.switch_to.window(first_window)

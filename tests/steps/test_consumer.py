@@ -10,6 +10,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
+from tests.support import CONSUMER_WAITS
 from workshop.steps import CHANNEL_LAYER, HISTORY, PRODUCTION, REDIS, RESILIENCE, since
 
 pytestmark = pytest.mark.layer(
@@ -62,14 +63,18 @@ async def backup_cleanups_finish(step):
 
 
 class PatientCommunicator(WebsocketCommunicator):
-    """WebsocketCommunicator waiting 5 s instead of 1 s: a busy CI machine is slow."""
+    """WebsocketCommunicator waiting 5 s instead of 1 s: a busy CI machine is slow.
+
+    (make check waits less once the consumer has left a wait unanswered:
+    CONSUMER_WAITS, tests/support.py.)
+    """
 
     async def connect(self, timeout=5):
-        return await super().connect(timeout)
+        return await super().connect(CONSUMER_WAITS.timeout(timeout))
 
     async def disconnect(self, code=1000, timeout=5):
         # The history step's consumer may still be reading the database when told to go.
-        return await super().disconnect(code, timeout)
+        return await super().disconnect(code, CONSUMER_WAITS.timeout(timeout, disconnecting=True))
 
     async def receive_json_from(self, timeout=5):
         """The next frame, without the "id" that the history step gives each message."""
@@ -84,6 +89,7 @@ class PatientCommunicator(WebsocketCommunicator):
         # asgiref waits out the whole timeout even when the application has
         # already crashed (asgiref/testing.py, receive_output): a consumer that
         # raises would cost 5 s per test. Stop waiting when it ends instead.
+        timeout = CONSUMER_WAITS.timeout(timeout)
         getter = asyncio.ensure_future(self.output_queue.get())
         try:
             await asyncio.wait(
@@ -194,6 +200,24 @@ async def test_a_client_that_left_gets_nothing_more():
     await alice.send_json_to({"message": "bob has gone"})
     assert await alice.receive_json_from() == {"message": "bob has gone"}
     await alice.disconnect()
+
+
+@pytest.mark.hint(
+    'Set "socket_timeout": None in the Redis host settings (step 4), or a timeout '
+    "above 5 s (step 6): redis-py 8 ends any read after 5 s, which is how long "
+    "the layer's blocking read lasts."
+)
+@pytest.mark.steps(*since(REDIS))
+def test_redis_reads_may_outlast_the_layers_blocking_read():
+    """Checked first, and by the settings: an idle chat shows it only after
+    5 s (test_real_use.py), and every wait longer than that fails meanwhile."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    timeout = layer.hosts[0].get("socket_timeout", 5)  # redis-py 8's default
+    assert timeout is None or timeout > layer.brpop_timeout, (
+        f"socket_timeout is {timeout} s, the layer's blocking read {layer.brpop_timeout} s"
+    )
 
 
 async def a_room_after_its_members_expired(monkeypatch):
@@ -401,6 +425,37 @@ async def test_origin_check_refuses_other_sites():
     connected, _ = await ours.connect()
     assert connected
     await ours.disconnect()
+
+
+@pytest.mark.hint(
+    "chat/consumers.py: read_batch(room_id, after) lets the sockets of a worker that "
+    "ask for the same batch at once share one query (step 7's README)."
+)
+@pytest.mark.steps(*since(HISTORY))
+async def test_sockets_that_see_the_same_gap_at_once_share_one_query(monkeypatch):
+    import chat.consumers
+    from channels.db import database_sync_to_async
+    from chat.models import Room, store_message
+
+    for text in ("one", "two"):
+        await database_sync_to_async(store_message)("shared", text)
+    room = await Room.objects.aget(name="shared")
+    queries = []
+    real = chat.consumers.messages_after
+
+    def counted(*arguments):
+        queries.append(arguments)
+        return real(*arguments)
+
+    monkeypatch.setattr(chat.consumers, "messages_after", counted)
+    # Ten sockets of one worker wake up to the same gap.
+    batches = await asyncio.gather(*(chat.consumers.read_batch(room.pk, 0) for _ in range(10)))
+    assert len(queries) == 1
+    assert all(batch == batches[0] for batch in batches)
+    assert [frame["message"] for frame in batches[0]] == ["one", "two"]
+    # Later, the same question is asked again: it is a new query.
+    await chat.consumers.read_batch(room.pk, 0)
+    assert len(queries) == 2
 
 
 @pytest.mark.hint(

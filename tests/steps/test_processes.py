@@ -2,8 +2,8 @@
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.support import chatting_on_a_redis_of_its_own
 from workshop.clients import chat_client
-from workshop.redis import RedisServer
 from workshop.steps import PRODUCTION, REDIS, RESILIENCE
 
 pytestmark = pytest.mark.layer(
@@ -82,26 +82,20 @@ async def test_redis_outage_ends_open_chats_and_refuses_newcomers(
     process chats again: redis-py reconnects by itself.
     """
     logged, close_code, status = CRASH["uvicorn" if step >= PRODUCTION else "daphne"]
-    # A Redis and a server of their own: the other tests' server keeps its Redis,
-    # and this server's log shows only this story. (redis_server: skip without Redis.)
-    with RedisServer() as redis:
-        server = start_server(env={"REDIS_URL": redis.url})
-        async with chat_client(server, "lobby") as alice:
-            await alice.send_message("before the outage")
-            assert await alice.receive() == {"message": "before the outage"}
+    # (redis_server: skip without Redis.)
+    async with chatting_on_a_redis_of_its_own(start_server, "lobby") as (redis, server, alice):
+        redis.stop()
+        try:
+            with pytest.raises(ConnectionClosed):
+                await alice.receive(timeout=15)
+            assert alice.websocket.close_code == close_code
 
-            redis.stop()
-            try:
-                with pytest.raises(ConnectionClosed):
-                    await alice.receive(timeout=15)
-                assert alice.websocket.close_code == close_code
-
-                with pytest.raises(InvalidStatus) as refused:
-                    async with chat_client(server, "lobby", open_timeout=15):
-                        pass
-                assert refused.value.response.status_code == status
-            finally:
-                redis.start()
+            with pytest.raises(InvalidStatus) as refused:
+                async with chat_client(server, "lobby", open_timeout=15):
+                    pass
+            assert refused.value.response.status_code == status
+        finally:
+            redis.start()
 
         # Redis is back (empty: it keeps nothing on disk), and so is the chat. The
         # pool may still hand out a connection that died with Redis: the handshake

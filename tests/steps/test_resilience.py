@@ -5,8 +5,8 @@ import signal
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.support import chatting_on_a_redis_of_its_own
 from workshop.clients import chat_client
-from workshop.redis import RedisServer
 from workshop.steps import RESILIENCE, since
 
 pytestmark = [
@@ -23,29 +23,23 @@ async def test_redis_outage_closes_cleanly_and_chat_resumes_without_restart(
     redis_server, start_server
 ):
     """Step 5's limit, lifted: one clean close or refusal per socket, then chat again."""
-    # A Redis and a server of their own: the other tests keep theirs, and this
-    # server's log shows only this story. (redis_server: skip without Redis.)
-    with RedisServer() as redis:
-        server = start_server(env={"REDIS_URL": redis.url})
-        async with chat_client(server, "lobby") as alice:
-            await alice.send_message("before the outage")
-            assert await alice.receive() == {"message": "before the outage"}
+    # (redis_server: skip without Redis.)
+    async with chatting_on_a_redis_of_its_own(start_server, "lobby") as (redis, server, alice):
+        redis.stop()
+        try:
+            # The open chat is closed promptly with the guard's code.
+            with pytest.raises(ConnectionClosed):
+                await alice.receive(timeout=15)
+            assert alice.websocket.close_code == 4503
 
-            redis.stop()
-            try:
-                # The open chat is closed promptly with the guard's code.
-                with pytest.raises(ConnectionClosed):
-                    await alice.receive(timeout=15)
-                assert alice.websocket.close_code == 4503
-
-                # A newcomer is refused at the handshake, at once, not left hanging.
-                for _ in range(3):
-                    with pytest.raises(InvalidStatus) as refused:
-                        async with chat_client(server, "lobby", open_timeout=15):
-                            pass
-                    assert refused.value.response.status_code == 403
-            finally:
-                redis.start()
+            # A newcomer is refused at the handshake, at once, not left hanging.
+            for _ in range(3):
+                with pytest.raises(InvalidStatus) as refused:
+                    async with chat_client(server, "lobby", open_timeout=15):
+                        pass
+                assert refused.value.response.status_code == 403
+        finally:
+            redis.start()
 
         # Redis is back: the same server chats again, with no refusal in between.
         # (Another room: from step 7 on, "lobby" would first replay its history.)
@@ -54,9 +48,9 @@ async def test_redis_outage_closes_cleanly_and_chat_resumes_without_restart(
             assert await bob.receive() == {"message": "after the outage"}
             assert await carol.receive() == {"message": "after the outage"}
 
-        log = server.log()
-        assert "Traceback" not in log, log
-        assert log.count("Redis unavailable") >= 4, log  # one line per closed or refused socket
+    log = server.log()
+    assert "Traceback" not in log, log
+    assert log.count("Redis unavailable") >= 4, log  # one line per closed or refused socket
 
 
 @pytest.mark.hint(
@@ -87,18 +81,14 @@ async def test_a_redis_that_stops_answering_closes_chats_cleanly_too(redis_serve
     """A frozen Redis (or a network that drops packets) refuses nothing: it
     just never answers. The socket timeout turns that into an error the guard
     handles."""
-    with RedisServer() as redis:
-        server = start_server(env={"REDIS_URL": redis.url})
-        async with chat_client(server, "frozen") as alice:
-            await alice.send_message("before")
-            assert await alice.receive() == {"message": "before"}
-            os.kill(redis.process.pid, signal.SIGSTOP)
-            try:
-                with pytest.raises(ConnectionClosed):
-                    await alice.receive(timeout=60)
-                assert alice.websocket.close_code == 4503
-            finally:
-                os.kill(redis.process.pid, signal.SIGCONT)
+    async with chatting_on_a_redis_of_its_own(start_server, "frozen") as (redis, server, alice):
+        os.kill(redis.process.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(ConnectionClosed):
+                await alice.receive(timeout=60)
+            assert alice.websocket.close_code == 4503
+        finally:
+            os.kill(redis.process.pid, signal.SIGCONT)
         async with chat_client(server, "thawed") as bob:
             await bob.send_message("after")
             assert await bob.receive() == {"message": "after"}

@@ -190,3 +190,16 @@ def test_check_without_a_project_says_to_start(run, python, mywork_env):
     result = run(python, "-m", "workshop.check", "2", env=mywork_env)
     assert result.returncode == 2
     assert "make start" in result.stderr
+
+
+@pytest.mark.parametrize("step, name, path", [
+    (1, "consumers", "chat/consumers.py"),
+    (1, "routing", "chat/routing.py"),
+    (1, "asgi", "mysite/asgi.py"),
+    (2, "consumers", "chat/consumers.py"),
+])
+def test_the_code_a_readme_gives_to_type_is_the_steps_own_file(step, name, path):
+    """Steps 1 and 2 show their lesson's code in the README: it cannot drift."""
+    from workshop.steps import readme_code
+
+    assert readme_code(step, name) == (step_folder(step) / path).read_text()
