@@ -39,6 +39,12 @@ def first_traceback(log, most_lines=40):
     return "\n".join(lines)
 
 
+# From the users step on, a handshake needs a logged-in user: the tests of the
+# steps before it chat as this one, signed up in each database the servers use
+# (tests/steps/conftest.py).
+TESTER, PASSWORD = "tester", "the-tests-own-password"
+
+
 # --- make check: waits for an in-process consumer (tests/steps/test_consumer.py) ---
 #
 # `make test` waits as long as a busy CI machine needs. `make check` grades a

@@ -8,6 +8,8 @@ import json
 import resource
 import random
 import secrets
+import urllib.error
+import urllib.request
 from contextlib import asynccontextmanager
 
 from websockets.asyncio.client import connect
@@ -36,30 +38,67 @@ class ChatClient:
         await self.websocket.send(frame)
 
     async def receive(self, timeout=5):
-        """The next frame, decoded from JSON, without the "id" that step 7 gives
-        each message: what the frame says, the same in every step."""
+        """The next frame, decoded from JSON, without what later steps add to
+        each message (the "id" of step 7, the "author" of step 8): what the
+        frame says, the same in every step."""
         frame = await self.receive_frame(timeout)
         frame.pop("id", None)
         return frame
 
-    async def receive_frame(self, timeout=5):
-        """The next frame, decoded from JSON, exactly as it came."""
+    async def receive_frame(self, timeout=5, author=False):
+        """The next frame, decoded from JSON, as it came but for what step 8
+        adds: the lists of who is here ({"presence": [...]}, sent as people
+        come and go) are passed over, and the "author" of each message is
+        dropped unless `author`."""
+        frame = await asyncio.wait_for(self._next_frame_but_presence(), timeout)
+        if not author:
+            frame.pop("author", None)
+        return frame
+
+    async def _next_frame_but_presence(self):
+        while "presence" in (frame := json.loads(await self.websocket.recv())):
+            pass
+        return frame
+
+    async def receive_any(self, timeout=5):
+        """The next frame, whatever it is."""
         return json.loads(await asyncio.wait_for(self.websocket.recv(), timeout))
 
     async def assert_receives_nothing(self, within=0.5):
         try:
-            frame = await asyncio.wait_for(self.websocket.recv(), within)
+            frame = await self.receive_frame(within)
         except asyncio.TimeoutError:  # the same as TimeoutError from Python 3.11
             return
         raise AssertionError(f"expected no message, received {frame!r}")
 
 
+def login_headers(server, anonymous=False):
+    """The headers a logged-in browser sends with a handshake: from step 8 on,
+    the test servers' own user's session cookie (tests/steps/conftest.py)."""
+    session = None if anonymous else getattr(server, "session", None)
+    return {"Cookie": f"sessionid={session}"} if session else {}
+
+
+def get_page(server, path):
+    """(status, body) of a GET of one of the server's pages, 404s included, as
+    the server's user (from step 8 on, the pages want a logged-in visitor)."""
+    request = urllib.request.Request(f"{server.url}{path}", headers=login_headers(server))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+
+
 @asynccontextmanager
-async def chat_client(server, room, origin=None, since=None, **options):
+async def chat_client(server, room, origin=None, since=None, anonymous=False, **options):
     """Open the room's WebSocket on a running server (a DaphneServer), from
-    step 7 on asking for the messages after `since`."""
+    step 7 on asking for the messages after `since`, from step 8 on as the
+    server's user unless `anonymous` (or headers of its own say otherwise)."""
     url = server.ws_url(room) if since is None else f"{server.ws_url(room)}?since={since}"
-    async with connect(url, origin=origin or server.origin, **options) as ws:
+    headers = {**login_headers(server, anonymous), **options.pop("additional_headers", {})}
+    async with connect(url, origin=origin or server.origin, additional_headers=headers,
+                       **options) as ws:
         yield ChatClient(ws)
 
 
@@ -86,6 +125,7 @@ class ReconnectingClient:
     def __init__(self, server, room, backoff=0.1, max_backoff=1.0):
         self.url = server.ws_url(room)
         self.origin = server.origin
+        self.headers = login_headers(server)
         self.backoff, self.max_backoff = backoff, max_backoff
         self.last_id = None  # None until connected once: then ask for all after it
         self.messages = []
@@ -137,8 +177,8 @@ class ReconnectingClient:
         while True:
             url = self.url if self.last_id is None else f"{self.url}?since={self.last_id}"
             try:
-                async with connect(url, origin=self.origin, open_timeout=10,
-                                   max_queue=None) as websocket:
+                async with connect(url, origin=self.origin, open_timeout=10, max_queue=None,
+                                   additional_headers=self.headers) as websocket:
                     self.connections += 1
                     delay = self.backoff
                     if self.last_id is None:
@@ -162,6 +202,8 @@ class ReconnectingClient:
             delay = min(delay * 2, self.max_backoff)
 
     def _receive(self, frame):
+        if "presence" in frame:
+            return  # step 8's list of who is here: not a message
         if "error" in frame:
             self.errors.append(frame)
             self.pending.pop(frame.get("key"), None)  # refused: do not send it again

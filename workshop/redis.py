@@ -123,14 +123,21 @@ def group_members(url, prefix="asgi"):
 
     channels_redis keeps each group as a sorted set named "<prefix>:group:<name>".
     """
+    return sorted_set_sizes(url, f"{prefix}:group:")
+
+
+def presence_leases(url):
+    """{room: number of leases} of step 8's lists of who is here (chat/presence.py)."""
+    return sorted_set_sizes(url, "presence:")
+
+
+def sorted_set_sizes(url, prefix):
     import redis  # the client channels_redis runs on (requirements.txt)
 
     client = redis.Redis.from_url(url)
     try:
-        return {
-            key.decode().removeprefix(f"{prefix}:group:"): client.zcard(key)
-            for key in client.scan_iter(f"{prefix}:group:*")
-        }
+        return {key.decode().removeprefix(prefix): client.zcard(key)
+                for key in client.scan_iter(f"{prefix}*")}
     finally:
         client.close()
 

@@ -4,7 +4,7 @@ import logging
 
 from channels.db import aclose_old_connections, database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
 from . import flood, presence
@@ -26,6 +26,30 @@ CATCH_UP_LIMIT = 1000
 # a connection cut, SQLite's lock still held after its timeout.
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 
+# The batches this worker process is reading, by (room id, after which). When
+# two workers' announcements cross, every socket of the room that sees the gap
+# asks for the same batch at the same moment: they share one query instead of
+# queueing one each in the worker's one database thread.
+reads_in_flight = {}
+
+
+async def read_batch(room_id, after):
+    """The frames of the room's next BATCH messages after `after`."""
+    key = (room_id, after)
+    read = reads_in_flight.get(key)
+    if read is None or read.get_loop() is not asyncio.get_running_loop():
+        read = reads_in_flight[key] = asyncio.ensure_future(frames_after(room_id, after))
+        # Done: forget it (and mark a failure seen, even if every reader left).
+        read.add_done_callback(lambda read: read.cancelled() or read.exception())
+        read.add_done_callback(lambda read: reads_in_flight.pop(key, None)
+                               if reads_in_flight.get(key) is read else None)
+    # A reader that leaves does not cancel the read for the others.
+    return await asyncio.shield(read)
+
+
+async def frames_after(room_id, after):
+    return [message.as_frame() async for message in messages_after(room_id, after, BATCH)]
+
 
 class ChatConsumer(AsyncWebsocketConsumer):
     """One instance per open WebSocket, like one view call per request.
@@ -44,6 +68,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # session_ended()). No session, an unknown or expired one: AnonymousUser.
         # (No "user" at all: a router served without AuthMiddlewareStack.)
         self.user = self.scope.get("user")
+        if "database_error" in self.scope:  # it could not read the session (mysite/asgi.py)
+            return await self.database_unavailable(
+                {"type": "websocket.connect"}, self.scope["database_error"])
         if self.user is None or not self.user.is_authenticated:
             # Closing before accept() refuses the handshake: HTTP 403.
             return await self.close()
@@ -85,12 +112,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.renewal = asyncio.create_task(self.stay_in_the_room())
         await self.send_stored_messages(last_number)
-        # Here: take a lease on the room's presence list, and tell the room
-        # (this socket included) to read the list again.
-        self.presence_sent = None
-        await presence.hold(self.room_name, self.user, self.channel_name)
+        # Here: take a lease on the room's presence list (chat/presence.py),
+        # send the list to this client, and to the room if it is new to them.
+        self.presence_read_at = self.presence_sent = None
+        here, tell_the_room = await presence.enter(self.room_name, self.user, self.channel_name)
         self.presence_renewal = asyncio.create_task(self.stay_present())
-        await self.channel_layer.group_send(self.room_group_name, {"type": "presence.changed"})
+        await self.presence_changed(here)
+        if tell_the_room:
+            await self.channel_layer.group_send(self.room_group_name, here)
 
     accepted = closing = False
 
@@ -121,22 +150,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 pass  # an outage: the guard closes this socket, the page comes back
 
     async def stay_present(self):
-        # Renew this socket's lease every RENEW seconds, and read the list:
-        # leases of a killed worker run out unannounced, so each socket looks.
+        # Renew this socket's lease every RENEW seconds. Leases of a killed
+        # worker run out unannounced: the renewal that removes them tells the room.
         while True:
             await asyncio.sleep(presence.RENEW)
             try:
-                await presence.hold(self.room_name, self.user, self.channel_name)
-                await self.presence_changed({})
+                here = await presence.renew(self.room_name, self.user, self.channel_name)
+                if here:
+                    await self.channel_layer.group_send(self.room_group_name, here)
             except RedisError:
                 pass  # an outage: the guard closes this socket, the page comes back
 
     async def presence_changed(self, event):
-        # Someone came or went: send the list if it is not what this client has.
-        names = await presence.who_is_here(self.room_name)
-        if names != self.presence_sent:
-            self.presence_sent = names
-            await self.send_frame({"presence": names})
+        # The room's list, as Redis read it at event["read_at"]: two tellings
+        # may cross, and an older list must not replace a newer one.
+        if self.presence_read_at is not None and event["read_at"] <= self.presence_read_at:
+            return
+        self.presence_read_at = event["read_at"]
+        if event["names"] != self.presence_sent:
+            self.presence_sent = event["names"]
+            await self.send_frame({"presence": event["names"]})
 
     async def __call__(self, scope, receive, send):
         try:
@@ -156,10 +189,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
         await self.channel_layer.group_discard(self.user_group_name, self.channel_name)
         if hasattr(self, "presence_renewal"):
-            # Gone: give the lease back and tell those who stay.
+            # Gone: give the lease back, and tell those who stay if this was
+            # the user's last socket in the room.
             self.presence_renewal.cancel()
-            await presence.release(self.room_name, self.user, self.channel_name)
-            await self.channel_layer.group_send(self.room_group_name, {"type": "presence.changed"})
+            here = await presence.leave(self.room_name, self.user, self.channel_name)
+            if here:
+                await self.channel_layer.group_send(self.room_group_name, here)
 
     async def session_ended(self, event):
         # The user of this socket logged out, in this tab or another, on this
@@ -207,9 +242,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # thread; database_sync_to_async also closes worn-out connections
         # there, as Django does after each request. A key stored before
         # returns that message instead of a new one.
-        stored, _ = await database_sync_to_async(store_message)(
-            self.room_name, message, key, author=self.user
-        )
+        try:
+            stored, _ = await database_sync_to_async(store_message)(
+                self.room_name, message, key, author=self.user
+            )
+        except IntegrityError:
+            # The only constraint a message can break: its author, deleted
+            # since this socket opened (chat/signals.py closes their sockets;
+            # this is a message that was on its way meanwhile).
+            return await self.session_ended({})
         event = {"type": "chat.message", "frame": stored.as_frame()}
         # The sender's acknowledgement: its message with its id, now, through
         # this socket's cursor, whatever the layer does with the broadcast.
@@ -235,7 +276,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if message["type"] == "chat.message":
                 await self.chat_message(message)
             elif message["type"] == "presence.changed":
-                await self.presence_changed(message)  # Redis only, no database
+                await self.presence_changed(message)  # no database either
             else:
                 await super().dispatch(message)
         except DATABASE_ERRORS as error:
@@ -293,12 +334,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if not await self.send_frame(skipped):
                 return
         for _ in range(CATCH_UP_LIMIT // BATCH + 1):
-            batch = messages_after(self.room_id, self.last_sent, BATCH)
-            messages = [message async for message in batch]
-            for message in messages:
-                if not await self.send_frame(message.as_frame()):
+            frames = await read_batch(self.room_id, self.last_sent)
+            for frame in frames:
+                if not await self.send_frame(frame):
                     return  # the client has gone: read no more for it
-            if len(messages) < BATCH:
+            # A shared read may have begun just before `latest` was stored:
+            # then read once more, from where this one ended.
+            if len(frames) < BATCH and self.last_sent >= latest:
                 return
 
     async def send_frame(self, frame):

@@ -6,9 +6,11 @@ window that starts with the user's first message in it: SET NX EX creates
 the counter with its expiry, INCR counts (and keeps the expiry), in one
 transaction, so no counter is ever left without an expiry.
 """
+from django.conf import settings
+
 from . import presence
 
-LIMIT = 20  # messages
+LIMIT = settings.CHAT_FLOOD_LIMIT  # messages (20 unless the environment says otherwise)
 WINDOW = 10  # seconds
 
 

@@ -1,6 +1,7 @@
 """What closes an open socket when who may use it changes.
 
-Logging out closes the user's sockets, in every tab and on every worker.
+Logging out closes the user's sockets, in every tab and on every worker; so
+does deleting the user.
 
 A WebSocket keeps the user it was opened with: AuthMiddlewareStack reads the
 session once, at the handshake, and Channels never looks at it again. Logging
@@ -15,9 +16,10 @@ import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
-from django.db.models.signals import m2m_changed
+from django.db.models.signals import m2m_changed, post_delete
 from django.dispatch import receiver
 from redis.exceptions import RedisError
 
@@ -30,16 +32,29 @@ logger = logging.getLogger(__name__)
 def close_the_users_sockets(sender, request, user, **kwargs):
     if user is None:  # logging out while not logged in
         return
-    # Django sends this signal from a synchronous view (LogoutView), in a
+    close_the_sockets_of(user.pk)
+
+
+@receiver(post_delete, sender=settings.AUTH_USER_MODEL)
+def close_a_deleted_users_sockets(sender, instance, **kwargs):
+    # A user deleted (in the admin, say) is logged out of every socket too,
+    # once the deletion is committed. (Django sets instance.pk to None after
+    # this signal: keep it now.)
+    user_id = instance.pk
+    transaction.on_commit(lambda: close_the_sockets_of(user_id))
+
+
+def close_the_sockets_of(user_id):
+    # The signals come from synchronous code (LogoutView, the admin), in a
     # thread: async_to_sync runs the send on the server's event loop and waits.
     try:
         async_to_sync(get_channel_layer().group_send)(
-            f"user_{user.pk}", {"type": "session.ended"}
+            f"user_{user_id}", {"type": "session.ended"}
         )
     except RedisError as error:
         # Log out all the same. Redis being away, the guard (mysite/redis_guard.py)
         # closes the sockets that use it; a socket it leaves open stays the user's.
-        logger.warning("Redis unavailable, sockets of user %s stay open: %s", user.pk, error)
+        logger.warning("Redis unavailable, sockets of user %s stay open: %s", user_id, error)
 
 
 @receiver(m2m_changed, sender=Room.members.through)

@@ -142,6 +142,11 @@ LOGGING = {
 # The chat's own state in Redis too (who is here, flood counters: chat/presence.py).
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# Flood control (chat/flood.py): at most this many messages per user every
+# 10 seconds, across all their tabs and workers. From the environment like
+# the rest: a load test raises it.
+CHAT_FLOOD_LIMIT = int(os.environ.get("CHAT_FLOOD_LIMIT", "20"))
+
 CHANNEL_LAYERS = {
     "default": {
         # channels_redis's RedisChannelLayer, with two upstream weak spots

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import skip_or_fail
+from tests.support import PASSWORD, TESTER, skip_or_fail
 from workshop.redis import HOW_TO_GET_REDIS, RedisServer, find_redis_server, host_and_port
 from workshop.production import prepare
 from workshop.servers import DaphneServer, UvicornServer
-from workshop.steps import HISTORY, PRODUCTION, REDIS
+from workshop.clients import SiteUser
+from workshop.steps import HISTORY, PRODUCTION, REDIS, USERS
 
 
 def pytest_collection_modifyitems(config, items):
@@ -83,11 +84,37 @@ def start_server(request, step, project, production_env):
         else:
             server = DaphneServer(project, **options)
         servers.append(server.start())
+        if step >= USERS:
+            log_in(server)
         return server
 
     yield start
     for server in servers:
         server.__exit__(None, None, None)
+
+
+# From the users step on, a handshake needs a logged-in user. The tests of the
+# steps before it chat as that user: the tests' own, signed up once in each
+# database through the site's forms, and logged in on each server it starts.
+def log_in(server):
+    """Give `server` the session of the tests' user (workshop.clients.chat_client
+    sends it with each handshake)."""
+    user = SiteUser(server, TESTER, PASSWORD)
+    try:
+        user.log_in()
+    except AssertionError:  # not in this server's database yet
+        user.sign_up()
+    server.session = user.cookie("sessionid")
+
+
+@pytest.fixture
+def browser(browser, step, server):
+    """From the users step on, the browser comes logged in as the tests' user
+    (the same session cookie; cookies ignore the port, so on every server)."""
+    if step >= USERS:
+        browser.get(f"{server.url}/accounts/login/")
+        browser.add_cookie({"name": "sessionid", "value": server.session, "path": "/"})
+    return browser
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from workshop.steps import CHANNEL_LAYER, HISTORY, PRODUCTION, RESILIENCE, since
+from tests.support import TESTER
+from workshop.steps import CHANNEL_LAYER, HISTORY, PRODUCTION, RESILIENCE, USERS, since
 
 pytestmark = pytest.mark.layer(
     4, "The chat in a real browser (headless Chromium driven by Selenium)"
@@ -51,6 +52,12 @@ def chat_log(browser, window):
     return browser.find_element(By.ID, "chat-log").get_property("value")
 
 
+def line(step, text):
+    """A message's line in the chat log: from the users step on, after its author's name
+    (the tests' user: tests/steps/conftest.py)."""
+    return f"{TESTER}: {text}\n" if step >= USERS else f"{text}\n"
+
+
 def wait_for_log(browser, window, text):
     wait_for(browser, lambda: text in chat_log(browser, window))
 
@@ -84,7 +91,7 @@ def test_sender_sees_its_message_and_the_other_window_does_not(browser, open_roo
 )
 @pytest.mark.steps(*since(CHANNEL_LAYER))
 def test_both_windows_in_the_room_see_the_message_and_another_room_does_not(
-    browser, open_room
+    browser, open_room, step
 ):
     alice, bob, carol = open_room("lobby"), open_room("lobby"), open_room("kitchen")
     send(browser, alice, "hello room")
@@ -92,7 +99,7 @@ def test_both_windows_in_the_room_see_the_message_and_another_room_does_not(
     wait_for_log(browser, bob, "hello room")
     send(browser, carol, "carol here")
     wait_for_log(browser, carol, "carol here")
-    assert chat_log(browser, carol) == "carol here\n"
+    assert chat_log(browser, carol) == line(step, "carol here")
 
 
 @pytest.mark.hint(
@@ -160,14 +167,14 @@ def test_the_page_reconnects_by_itself_after_a_server_restart(browser, open_room
     " like any other."
 )
 @pytest.mark.steps(*since(HISTORY))
-def test_a_window_that_reloads_shows_the_history(browser, open_room):
+def test_a_window_that_reloads_shows_the_history(browser, open_room, step):
     alice = open_room("memory")
     send(browser, alice, "remember me")
     wait_for_log(browser, alice, "remember me")
     browser.refresh()
     wait_for(browser, lambda: browser.execute_script("return chatSocket.readyState") == 1)
     wait_for_log(browser, alice, "remember me")
-    assert chat_log(browser, alice) == "remember me\n"
+    assert chat_log(browser, alice) == line(step, "remember me")
 
 
 @pytest.mark.hint(

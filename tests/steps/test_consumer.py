@@ -10,8 +10,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from tests.support import CONSUMER_WAITS
-from workshop.steps import CHANNEL_LAYER, HISTORY, PRODUCTION, REDIS, RESILIENCE, since
+from tests.support import CONSUMER_WAITS, TESTER
+from workshop.steps import CHANNEL_LAYER, HISTORY, PRODUCTION, REDIS, RESILIENCE, USERS, since
 
 pytestmark = pytest.mark.layer(
     1, "The consumer in-process (Channels' WebsocketCommunicator: no server, no network)"
@@ -77,13 +77,11 @@ class PatientCommunicator(WebsocketCommunicator):
         return await super().disconnect(code, CONSUMER_WAITS.timeout(timeout, disconnecting=True))
 
     async def receive_json_from(self, timeout=5):
-        """The next frame, without the "id" that the history step gives each message."""
+        """The next frame, without what later steps add to each message (the
+        "id" of the history step, the "author" of the users step)."""
         frame = await self.receive_frame(timeout)
         frame.pop("id", None)
         return frame
-
-    async def receive_frame(self, timeout=5):
-        return await super().receive_json_from(timeout)
 
     async def receive_output(self, timeout=1):
         # asgiref waits out the whole timeout even when the application has
@@ -104,13 +102,56 @@ class PatientCommunicator(WebsocketCommunicator):
         return await super().receive_output(timeout=0.01)
 
 
+    async def receive_nothing(self, timeout=0.1, interval=0.01):
+        # From the users step on, lists of who is here come as people come
+        # and go: they are not a message.
+        while not await super().receive_nothing(timeout, interval):
+            output = self.output_queue.get_nowait()
+            if '"presence"' not in output.get("text", "")[:12]:
+                return False
+        return True
+
+    async def receive_frame(self, timeout=5):
+        """The next frame, but for what the users step adds: lists of who is
+        here passed over, and each message's "author" dropped."""
+        while "presence" in (frame := await super().receive_json_from(timeout)):
+            pass
+        frame.pop("author", None)
+        return frame
+
+
+# From the users step on, the consumer needs a logged-in user in its scope, where
+# AuthMiddlewareStack puts the session's user: the communicator puts one of the
+# test database's there (the fixture below).
+# The whole application (mysite/asgi.py) reads the user from a session cookie:
+# SESSION_COOKIE is a session of that user.
+USER = None
+SESSION_COOKIE = []
+
+
+@pytest.fixture(autouse=True)
+def logged_in(request, step):
+    global USER, SESSION_COOKIE
+    if step >= USERS:
+        from django.test import Client
+
+        USER, _ = request.getfixturevalue("django_user_model").objects.get_or_create(
+            username=TESTER)
+        browser = Client()
+        browser.force_login(USER)
+        SESSION_COOKIE = [(b"cookie", f"sessionid={browser.cookies['sessionid'].value}".encode())]
+
+
 def communicator(room="lobby", path=None):
     # Imported here rather than at the top, so that a mistake in the project's
     # code fails these tests one by one (make check) instead of the whole file.
     from chat.routing import websocket_urlpatterns
 
     application = URLRouter(websocket_urlpatterns)
-    return PatientCommunicator(application, path or f"/ws/chat/{room}/")
+    client = PatientCommunicator(application, path or f"/ws/chat/{room}/")
+    if USER is not None:
+        client.scope["user"] = USER
+    return client
 
 
 @pytest.mark.hint(
@@ -414,7 +455,7 @@ async def test_origin_check_refuses_other_sites():
     from mysite.asgi import application
 
     def with_origin(origin):
-        headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
+        headers = [(b"origin", origin.encode()), (b"host", b"testserver"), *SESSION_COOKIE]
         return PatientCommunicator(application, "/ws/chat/lobby/", headers=headers)
 
     connected, _ = await with_origin("http://evil.example").connect()

@@ -7,14 +7,14 @@ import signal
 import socket
 import sqlite3
 import time
-import urllib.request
 from contextlib import AsyncExitStack, closing
 
 import pytest
 from websockets.asyncio.client import connect
 
 from tests.support import skip_or_fail
-from workshop.clients import ChatClient, ReconnectingClient, chat_client
+from workshop.clients import (ChatClient, ReconnectingClient, chat_client, get_page,
+                              login_headers)
 from workshop.postgres import HOW_TO_GET_POSTGRES, PostgresServer, find_postgres_bin
 from workshop.production import prepare
 from workshop.steps import HISTORY, since
@@ -116,7 +116,8 @@ async def test_a_bad_since_gets_an_error_and_the_socket_is_closed(server, query)
     async with chat_client(server, "strict") as alice:
         await say(alice, "one message: ids up to 1")
     url = f"{server.ws_url('strict')}?{query}"
-    async with connect(url, origin=server.origin) as websocket:
+    async with connect(url, origin=server.origin,
+                       additional_headers=login_headers(server)) as websocket:
         reply = await ChatClient(websocket).receive_frame()
         assert set(reply) == {"error"} and "since" in reply["error"]
         await asyncio.wait_for(websocket.wait_closed(), 10)
@@ -305,7 +306,8 @@ DATABASE_UNAVAILABLE = 4503
 
 async def assert_refused_while_the_database_is_down(server):
     """A newcomer is told, in an error frame and close code 4503, to come back later."""
-    async with connect(server.ws_url("proof"), origin=server.origin) as websocket:
+    async with connect(server.ws_url("proof"), origin=server.origin,
+                       additional_headers=login_headers(server)) as websocket:
         assert "unavailable" in json.loads(await asyncio.wait_for(websocket.recv(), 30))["error"]
         await asyncio.wait_for(websocket.wait_closed(), 10)
         assert websocket.close_code == DATABASE_UNAVAILABLE
@@ -463,7 +465,8 @@ async def test_a_client_that_leaves_mid_catch_up_stops_the_queries(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", server.port))
     async with connect(f"{server.ws_url('leave')}?since=0", origin=server.origin,
-                       sock=sock, max_queue=1) as websocket:
+                       additional_headers=login_headers(server), sock=sock,
+                       max_queue=1) as websocket:
         assert json.loads(await websocket.recv())["id"] == 1
         websocket.transport.abort()  # gone, without a closing handshake
     await wait_until(lambda: room_members("leave") == 0, 30, "the consumer gone")
@@ -504,8 +507,7 @@ async def test_the_room_page_says_where_its_first_socket_starts(server):
         await fill(alice, 60)
 
     def page(room):
-        with urllib.request.urlopen(f"{server.url}/chat/{room}/", timeout=10) as response:
-            return response.read().decode()
+        return get_page(server, f"/chat/{room}/")[1]
 
     assert '<script id="since" type="application/json">10</script>' in await asyncio.to_thread(
         page, "page")

@@ -240,6 +240,7 @@ def behind_nginx(nginx_binary, project):
 
     def behind_nginx(server, read_timeout=None):
         proxy = NginxServer(project, upstream_port=server.port, read_timeout=read_timeout)
+        proxy.session = getattr(server, "session", None)  # the server's user (step 8)
         proxies.append(proxy.start())
         return proxy
 

@@ -8,8 +8,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.support import first_traceback
-from workshop.clients import allow_open_files, chat_client
-from workshop.steps import CHANNEL_LAYER, REDIS, RESILIENCE, since
+from workshop.clients import allow_open_files, chat_client, login_headers
+from workshop.steps import CHANNEL_LAYER, REDIS, RESILIENCE, USERS, since
 
 # Redis timeouts in play at step 4: the layer's blocking read lasts 5 s, and
 # redis-py 8 cuts any read at 5 s unless told otherwise. Idle for over three
@@ -24,13 +24,18 @@ pytestmark = pytest.mark.layer(
 
 
 def members_left(step, room_prefix):
-    """Members still in Redis of the rooms whose names start so (step 4 on)."""
+    """Members still in Redis of the rooms whose names start so (step 4 on), and
+    from the users step on, leases on their lists of who is here."""
     if step < REDIS:
         return None  # no Redis to look into: the in-memory layer is in the server
-    from workshop.redis import group_members
+    from workshop.redis import group_members, presence_leases
 
     groups = group_members(os.environ["REDIS_URL"])
-    return sum(n for group, n in groups.items() if group.startswith(f"chat_{room_prefix}"))
+    left = sum(n for group, n in groups.items() if group.startswith(f"chat_{room_prefix}"))
+    if step >= USERS:
+        rooms = presence_leases(os.environ["REDIS_URL"])
+        left += sum(n for room, n in rooms.items() if room.startswith(room_prefix))
+    return left
 
 
 def assert_no_traceback(log):
@@ -45,7 +50,7 @@ async def wait_until_no_members(step, room_prefix, timeout=30):
     deadline = time.monotonic() + timeout
     while (left := members_left(step, room_prefix)) and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
-    assert not left, f"{left} group members stayed in Redis after every client left"
+    assert not left, f"{left} group members or leases stayed in Redis after every client left"
 
 
 @pytest.mark.hint(
@@ -77,7 +82,8 @@ async def test_storm_of_1000_handshakes_is_accepted_and_leaves_no_member_behind(
     # The server inherits our open-file limit: raise it before starting one.
     allow_open_files(2 * STORM + 500)
     server = start_server()  # a server of its own, so that its log shows only this
-    options = {"origin": server.origin, "open_timeout": 60, "compression": None}
+    options = {"origin": server.origin, "open_timeout": 60, "compression": None,
+               "additional_headers": login_headers(server)}  # one user, from step 8 on
     # At most 200 handshakes in flight: daphne drops a handshake it has not
     # finished within 5 s, which 1,000 at once can take on a busy machine.
     gate = asyncio.Semaphore(200)

@@ -1,15 +1,13 @@
 """The step served by a real daphne process, with real WebSocket clients."""
 import asyncio
 import json
-import urllib.error
-import urllib.request
 from collections import defaultdict
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from workshop.clients import chat_client
+from workshop.clients import chat_client, get_page, login_headers
 from workshop.steps import CHANNEL_LAYER, since
 
 pytestmark = pytest.mark.layer(
@@ -17,21 +15,12 @@ pytestmark = pytest.mark.layer(
 )
 
 
-def get(url):
-    """(status, body) of a GET request, 404s included."""
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, ""
-
-
 @pytest.mark.hint(
     'Is chat/urls.py included under "chat/" in mysite/urls.py, with the index view '
     'and template?'
 )
 def test_index_page_asks_for_a_room(server):
-    status, html = get(f"{server.url}/chat/")
+    status, html = get_page(server, "/chat/")
     assert status == 200
     assert 'id="room-name-input"' in html and 'id="room-name-submit"' in html
 
@@ -41,7 +30,7 @@ def test_index_page_asks_for_a_room(server):
     "json_script."
 )
 def test_room_page_has_the_chat_and_its_room_name(server):
-    status, html = get(f"{server.url}/chat/lobby/")
+    status, html = get_page(server, "/chat/lobby/")
     assert status == 200
     for element_id in ("chat-log", "chat-message-input", "chat-message-submit"):
         assert f'id="{element_id}"' in html
@@ -53,7 +42,7 @@ def test_room_page_has_the_chat_and_its_room_name(server):
     "path", ["/chat/caf%C3%A9/", "/chat/" + "a" * 81 + "/", "/chat/./", "/chat/../"]
 )
 def test_room_page_for_a_name_no_socket_would_accept_is_404(server, path):
-    assert get(server.url + path)[0] == 404
+    assert get_page(server, path)[0] == 404
 
 
 @pytest.mark.hint(
@@ -177,7 +166,8 @@ async def test_huge_frame_closes_the_connection_and_the_server_serves_on(server)
 async def test_handshake_for_unknown_path_or_bad_room_is_refused_with_403(server, path):
     url = f"ws://127.0.0.1:{server.port}{path}"
     with pytest.raises(InvalidStatus) as refused:
-        async with connect(url, origin=server.origin):
+        # Logged in from step 8 on: refused for its path, not for its user.
+        async with connect(url, origin=server.origin, additional_headers=login_headers(server)):
             pass
     assert refused.value.response.status_code == 403
 
