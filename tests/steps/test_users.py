@@ -222,6 +222,38 @@ async def test_a_member_removed_while_connected_is_closed_at_once(server, databa
 
 
 @pytest.mark.hint(
+    "An expired session is no session: get_user() (channels/auth.py) finds none, and "
+    "the user is AnonymousUser: the handshake is refused."
+)
+async def test_an_expired_session_opens_nothing(server, database):
+    alice = await asyncio.to_thread(new_user, server)
+    await database("from django.contrib.sessions.models import Session\n"
+                   "from django.utils import timezone\n"
+                   f"Session.objects.filter(session_key={alice.cookie('sessionid')!r})"
+                   ".update(expire_date=timezone.now())\n")
+    assert await refused_status(alice.chat_client("lobby")) == 403
+
+
+@pytest.mark.hint(
+    "chat/signals.py: on post_delete of the user, group_send {'type': 'session.ended'} "
+    "to user_<id> once committed; a message stored meanwhile raises IntegrityError: "
+    "close with 4401."
+)
+async def test_a_user_deleted_while_connected_is_closed_without_a_traceback(server, database):
+    alice, bob = new_user(server), new_user(server)
+    async with alice.chat_client("deleted") as alice_chat, bob.chat_client("deleted") as bob_chat:
+        await say(alice_chat, "about to go")
+        await database("from django.contrib.auth import get_user_model\n"
+                       f"get_user_model().objects.filter(username={alice.username!r}).delete()\n")
+        assert await closed_code(alice_chat) == 4401
+        # Her messages stay, without an author.
+        async with bob.chat_client("deleted", since=0) as again:
+            frame = await chat_frame(again)
+        assert (frame["author"], frame["message"]) == (None, "about to go")
+        await say(bob_chat, "still here")
+
+
+@pytest.mark.hint(
     "chat/presence.py: a lease per socket in the sorted set presence:<room>; connect() "
     "and disconnect() group_send {'type': 'presence.changed', 'names': ...} when the "
     "user's first or last socket comes or goes; each consumer sends {'presence': names}."
