@@ -120,7 +120,7 @@ redis: $(VENV)/.installed ## Run a Redis for step 4 on its own (Ctrl-C stops it)
 test: $(VENV)/.installed-dev ## Run every test: each step, the notebooks, the tools
 	$(PY) -m workshop.runtests
 
-test-step%: $(VENV)/.installed ## Run one step's tests: make test-step1 .. test-step7
+test-step%: $(VENV)/.installed ## Run one step's tests: make test-step1 .. test-step8
 	$(PY) -m workshop.runtests step$*
 
 # --- Following along in your own project (mywork/) ---------------------------------
@@ -133,7 +133,7 @@ start: $(VENV)/.installed ## Start your project in mywork/ (FORCE=1: anew)
 mywork: $(VENV)/.installed ## Serve mywork/ on http://127.0.0.1:8000/chat/
 	$(PY) -m workshop.mywork serve --port $(PORT)
 
-check: $(VENV)/.installed ## Check mywork/ as a step: STEP=1..7 (none: find your step)
+check: $(VENV)/.installed ## Check mywork/ as a step: STEP=1..8 (none: find your step)
 	$(PY) -m workshop.check $(STEP) $(if $(VERBOSE),--verbose)
 
 catch-up: $(VENV)/.installed ## Replace mywork/ with a step, keeping a backup: STEP=3

@@ -27,8 +27,6 @@ import asyncio
 import time
 
 import redis.asyncio as redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from django.conf import settings
 
 LEASE = 15  # seconds a lease lasts without being renewed
@@ -41,10 +39,10 @@ def client():
     loop = asyncio.get_running_loop()
     if loop not in _clients:
         _clients.clear()  # an old loop's client is of no use any more (tests)
-        # As the channel layer's connections (settings.py): a timeout above
-        # nothing, and after Redis restarts, one retry on a new connection.
-        _clients[loop] = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=10, retry=Retry(NoBackoff(), retries=1))
+        # The channel layer's Redis, with the layer's own settings (settings.py):
+        # its timeout, its retry after Redis restarts, its pool size for a burst.
+        options = dict(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
+        _clients[loop] = redis.Redis.from_url(options.pop("address"), **options)
     return _clients[loop]
 
 

@@ -139,9 +139,6 @@ LOGGING = {
 # The channel layer lets consumers send messages to each other. This one
 # lives in Redis: every server process that uses the same Redis shares its
 # groups, so a room spans processes (and machines).
-# The chat's own state in Redis too (who is here, flood counters: chat/presence.py).
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-
 # Flood control (chat/flood.py): at most this many messages per user every
 # 10 seconds, across all their tabs and workers. From the environment like
 # the rest: a load test raises it.
@@ -158,7 +155,7 @@ CHANNEL_LAYERS = {
         # forgotten (default: a day). chat/consumers.py joins again in time; a
         # socket that ended without leaving is forgotten within 5 minutes.
         "CONFIG": {"capacity": 1000, "group_expiry": 300, "hosts": [{
-            "address": REDIS_URL,
+            "address": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
             # The layer waits for messages with 5 s blocking reads. Longer
             # than that with no answer, and Redis is gone without a word (a
             # frozen server, a dropped network): give up, so the guard can act.

@@ -243,6 +243,7 @@ async def test_a_user_deleted_while_connected_is_closed_without_a_traceback(serv
     alice, bob = new_user(server), new_user(server)
     async with alice.chat_client("deleted") as alice_chat, bob.chat_client("deleted") as bob_chat:
         await say(alice_chat, "about to go")
+        await chat_frame(bob_chat)
         await database("from django.contrib.auth import get_user_model\n"
                        f"get_user_model().objects.filter(username={alice.username!r}).delete()\n")
         assert await closed_code(alice_chat) == 4401
