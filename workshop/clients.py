@@ -291,7 +291,11 @@ class SiteUser:
         session = self.cookie("sessionid")
         return {"Cookie": f"sessionid={session}"} if session else {}
 
-    def chat_client(self, room, since=None, **options):
-        """chat_client(), with this user's session cookie."""
+    @asynccontextmanager
+    async def chat_client(self, room, since=None, **options):
+        """chat_client(), with this user's session cookie; the client's `user` is this one."""
         headers = {**self.headers(), **options.pop("additional_headers", {})}
-        return chat_client(self.server, room, since=since, additional_headers=headers, **options)
+        async with chat_client(self.server, room, since=since, additional_headers=headers,
+                               **options) as client:
+            client.user = self
+            yield client

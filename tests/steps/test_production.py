@@ -42,11 +42,11 @@ def worker_of(server, client):
     raise AssertionError(f"no worker holds the connection from port {local_port}")
 
 
-async def clients_on_both_workers(server, stack, room, at_most=40):
+async def clients_on_both_workers(server, stack, room, at_most=40, open_client=chat_client):
     """Open clients until both workers hold at least one: {pid: [clients]}."""
     by_worker = {}
     for _ in range(at_most):
-        client = await stack.enter_async_context(chat_client(server, room))
+        client = await stack.enter_async_context(open_client(server, room))
         by_worker.setdefault(worker_of(server, client), []).append(client)
         if len(by_worker) == 2:
             return by_worker

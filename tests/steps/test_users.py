@@ -1,16 +1,20 @@
 """Users: Django's auth on the socket, over real HTTP and WebSocket connections
 to the production server (uvicorn, 2 workers)."""
 import asyncio
+import os
 import secrets
+import signal
 import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import AsyncExitStack
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.steps.test_production import behind_nginx, nginx_binary  # noqa: F401 (fixtures)
+from tests.steps.test_production import (  # noqa: F401 (fixtures)
+    behind_nginx, clients_on_both_workers, nginx_binary)
 from workshop.clients import SiteUser, chat_client
 from workshop.steps import USERS, since
 
@@ -281,26 +285,28 @@ async def test_who_is_here_across_workers_each_user_once(server):
     "A killed worker removes nothing: its leases must run out (presence.LEASE); the "
     "renewal (every presence.RENEW s) that removes them tells the room."
 )
-async def test_the_users_of_a_killed_worker_vanish_within_the_bound(start_server, server):
-    import os
-    import signal
-
+async def test_the_users_of_a_killed_worker_vanish_within_the_bound(start_server):
     from chat import presence as leases
 
-    # Two servers of one worker each (uvicorn runs a single worker in its own
-    # process), sharing Redis and the database: which worker holds which
-    # socket is then known.
-    first, second = start_server(workers=1), start_server(workers=1)
-    alice, bob = new_user(first), new_user(second)
-    async with alice.chat_client("doomed") as alice_chat, bob.chat_client("doomed") as bob_chat:
-        await presence(alice_chat, [alice.username, bob.username])
-        os.kill(second.process.pid, signal.SIGKILL)
+    def as_a_new_user(server, room):
+        return new_user(server).chat_client(room)
+
+    server = start_server()  # two workers, of which one is killed
+    async with AsyncExitStack() as stack:
+        by_worker = await clients_on_both_workers(server, stack, "doomed",
+                                                  open_client=as_a_new_user)
+        (victim_pid, victims), (_, survivors) = by_worker.items()
+        watcher = survivors[-1]
+        await presence(watcher, [client.user.username for client in victims + survivors])
+        os.kill(victim_pid, signal.SIGKILL)
         started = time.monotonic()
-        assert await closed_code(bob_chat, timeout=5) in (1006, None)
+        for client in victims:
+            assert await closed_code(client, timeout=5) in (1006, None)
         bound = leases.LEASE + leases.RENEW
-        await presence(alice_chat, [alice.username], timeout=bound + 2)
+        await presence(watcher, [client.user.username for client in survivors],
+                       timeout=bound + 2)
         elapsed = time.monotonic() - started
-    print(f"the killed worker's user vanished after {elapsed:.1f} s (bound {bound} s)")
+    print(f"the killed worker's users vanished after {elapsed:.1f} s (bound {bound} s)")
     assert elapsed <= bound + 1
 
 
@@ -430,6 +436,11 @@ async def test_through_nginx_log_in_with_csrf_chat_and_a_private_room_stays_clos
     async with alice.chat_client("behind") as chat:
         assert (await say(chat, "through nginx"))["author"] == alice.username
     assert await refused_status(mallory.chat_client("behind", since=0)) == 403
+    # Who is here, through nginx, each tab on whichever worker nginx chose.
+    async with alice.chat_client("behind-public") as alice_chat:
+        async with mallory.chat_client("behind-public") as mallory_chat:
+            for chat in (alice_chat, mallory_chat):
+                await presence(chat, [alice.username, mallory.username])
     # A form posted from another site is refused (CSRF), through nginx as directly.
     forger = SiteUser(proxy, "forger")
     forger.get("/accounts/login/")
