@@ -92,7 +92,7 @@ step4-cluster: $(VENV)/.installed ## Step 4 twice, on ports 8000 and 8001, shari
 
 # Step 5 on: the settings read the environment; workshop.production sets safe
 # local values, runs migrate and collectstatic, then uvicorn with 2 workers.
-# STEP (or the N of stepN-memory, stepN-nginx) is 5, 6 or 7.
+# STEP (or the N of stepN-memory, stepN-nginx) is 5 or later.
 step5: $(VENV)/.installed ## Run step 5: 2 uvicorn workers, as in production
 	$(PY) -m workshop.production 5 --port $(PORT)
 

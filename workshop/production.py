@@ -17,7 +17,7 @@ import sys
 from .nginx import HOW_TO_GET_NGINX, NginxServer, find_nginx
 from .redis import redis_available
 from .servers import uvicorn_command
-from .steps import DEFAULT_REDIS_URL, step_folder
+from .steps import DEFAULT_REDIS_URL, USERS, step_folder
 
 
 def local_settings():
@@ -66,10 +66,12 @@ def main(argv=None):
         print(HOW_TO_GET_NGINX, file=sys.stderr)
         return 1
     try:
-        if args.memory:
+        # From step 8 on, who is here and the flood counters live in Redis,
+        # whichever the layer.
+        if args.memory and args.step < USERS:
             return serve(args.step, args.port, args.workers, True, args.nginx)
         with redis_available(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)):
-            return serve(args.step, args.port, args.workers, False, args.nginx)
+            return serve(args.step, args.port, args.workers, args.memory, args.nginx)
     except RuntimeError as error:  # no Redis, nginx would not start, ...
         print(error, file=sys.stderr)
         return 1

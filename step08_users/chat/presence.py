@@ -41,7 +41,7 @@ def client():
         _clients.clear()  # an old loop's client is of no use any more (tests)
         # The channel layer's Redis, with the layer's own settings (settings.py):
         # its timeout, its retry after Redis restarts, its pool size for a burst.
-        options = dict(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
+        options = dict(settings.CHAT_REDIS)
         _clients[loop] = redis.Redis.from_url(options.pop("address"), **options)
     return _clients[loop]
 

@@ -168,3 +168,7 @@ CHANNEL_LAYERS = {
         }]},
     }
 }
+
+# The chat's own state in Redis, who is here and the flood counters
+# (chat/presence.py): on the layer's Redis, with the layer's settings.
+CHAT_REDIS = CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
