@@ -75,19 +75,22 @@ class CpuMeter:
 # --- Clients ----------------------------------------------------------------------
 
 async def open_clients(targets, at_once=50):
-    """Open one WebSocket per (server, room); at most `at_once` handshakes at a time.
+    """Open one WebSocket per (server, room) or (server, room, headers); at most
+    `at_once` handshakes at a time. Headers: a logged-in user's session cookie
+    (workshop.clients.SiteUser.headers()), for step 8 on.
 
     Returns (open sockets, errors). Opening thousands at once would overflow
     the server's listen backlog and measure that instead.
     """
     gate = asyncio.Semaphore(at_once)
 
-    async def open_one(server, room):
+    async def open_one(server, room, headers=None):
         async with gate:
-            return await connect(server.ws_url(room), origin=server.origin, **CLIENT_OPTIONS)
+            return await connect(server.ws_url(room), origin=server.origin,
+                                 additional_headers=headers, **CLIENT_OPTIONS)
 
     results = await asyncio.gather(
-        *(open_one(server, room) for server, room in targets), return_exceptions=True
+        *(open_one(*target) for target in targets), return_exceptions=True
     )
     sockets = [result for result in results if not isinstance(result, BaseException)]
     errors = [result for result in results if isinstance(result, BaseException)]
@@ -132,6 +135,26 @@ def percentile(sorted_values, fraction):
     if not sorted_values:
         return None
     return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+def latency_figures(latencies):
+    """p50, p99 and max of latencies in seconds, in milliseconds (None if empty)."""
+    ordered = sorted(latencies)
+    return {
+        "p50": _ms(percentile(ordered, 0.50)),
+        "p99": _ms(percentile(ordered, 0.99)),
+        "max": _ms(ordered[-1] if ordered else None),
+    }
+
+
+async def drained(complete, last_receipt, drain_timeout, deadline):
+    """Wait until complete() is true, or nothing has come for drain_timeout
+    seconds since last_receipt(), or the clock passes deadline."""
+    while not complete():
+        now = time.perf_counter()
+        if now - last_receipt() > drain_timeout or now > deadline:
+            return
+        await asyncio.sleep(0.02)
 
 
 class Room:
@@ -204,19 +227,13 @@ class Room:
             await self.sender.send(frame(text))
         sent = time.perf_counter()
 
-        # Wait for every receipt, or until none has come for drain_timeout.
         expected = messages * len(self.inboxes)
-        while len(self.latencies) < expected:
-            now = time.perf_counter()
-            quiet_since = self.last_receipt or sent
-            if now - quiet_since > drain_timeout or now - start > time_limit:
-                break
-            await asyncio.sleep(0.02)
+        await drained(lambda: len(self.latencies) >= expected, lambda: self.last_receipt or sent,
+                      drain_timeout, start + time_limit)
         cpu_used, cpu_percent = meter.stop()
 
         received = len(self.latencies)
         elapsed = (self.last_receipt or sent) - start
-        ordered = sorted(self.latencies)
         # The servers' CPU time per delivery: steadier than the rates when
         # other work shares the cores, since waiting for a core costs no CPU.
         server_cpu = sum(v for who, v in cpu_used.items() if who.startswith("server"))
@@ -233,11 +250,7 @@ class Room:
             "seconds": round(elapsed, 3),
             "send_seconds": round(sent - start, 3),
             "deliveries_per_s": round(received / elapsed) if elapsed > 0 else 0,
-            "latency_ms": {
-                "p50": _ms(percentile(ordered, 0.50)),
-                "p99": _ms(percentile(ordered, 0.99)),
-                "max": _ms(ordered[-1] if ordered else None),
-            },
+            "latency_ms": latency_figures(self.latencies),
             "cpu_percent": cpu_percent,
             "server_cpu_us_per_delivery": (
                 round(1e6 * server_cpu / received, 1) if received else None
