@@ -49,8 +49,8 @@ STEP7 = step_folder(7)
 STEP8 = step_folder(8)
 SECTIONS = ("io", "fanout", "scaleout", "connections", "history", "flood")
 # The quick run leaves out history, which prepares three production servers
-# first, and flood, which prepares one and signs up 51 users (each sign-up
-# hashes a password): `--quick --only history` or `--only flood` runs it alone.
+# first, and flood, which prepares one and signs up 51 users or more: `--quick
+# --only history` or `--quick --only flood` runs it alone.
 QUICK_SECTIONS = ("io", "fanout", "scaleout", "connections")
 EXPERIMENTS = ("serialise-once", "tuning", "churn")
 

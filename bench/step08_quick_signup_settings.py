@@ -2,8 +2,8 @@
 
 The flood section signs up 51 users or more through step 8's sign-up form
 before it measures anything, and Django's default hasher (PBKDF2, a million
-iterations) takes about 0.7 s of CPU per password on the benchmark's 2-core
-machine: half a minute of sign-ups. Django's docs advise a fast hasher for
+iterations) takes about half a second of CPU per password on the benchmark's
+2-core machine: 51 sign-ups took 30 s there. Django's docs advise a fast hasher for
 tests, for the same reason. Nothing measured hashes a password: a WebSocket
 handshake checks the session's user with an HMAC of the stored hash
 (get_session_auth_hash()), which costs the same whatever the hasher.
