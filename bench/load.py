@@ -75,19 +75,22 @@ class CpuMeter:
 # --- Clients ----------------------------------------------------------------------
 
 async def open_clients(targets, at_once=50):
-    """Open one WebSocket per (server, room); at most `at_once` handshakes at a time.
+    """Open one WebSocket per (server, room) or (server, room, headers); at most
+    `at_once` handshakes at a time. Headers: a logged-in user's session cookie
+    (workshop.clients.SiteUser.headers()), for step 8 on.
 
     Returns (open sockets, errors). Opening thousands at once would overflow
     the server's listen backlog and measure that instead.
     """
     gate = asyncio.Semaphore(at_once)
 
-    async def open_one(server, room):
+    async def open_one(server, room, headers=None):
         async with gate:
-            return await connect(server.ws_url(room), origin=server.origin, **CLIENT_OPTIONS)
+            return await connect(server.ws_url(room), origin=server.origin,
+                                 additional_headers=headers, **CLIENT_OPTIONS)
 
     results = await asyncio.gather(
-        *(open_one(server, room) for server, room in targets), return_exceptions=True
+        *(open_one(*target) for target in targets), return_exceptions=True
     )
     sockets = [result for result in results if not isinstance(result, BaseException)]
     errors = [result for result in results if isinstance(result, BaseException)]
@@ -132,6 +135,26 @@ def percentile(sorted_values, fraction):
     if not sorted_values:
         return None
     return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+def latency_figures(latencies):
+    """p50, p99 and max of latencies in seconds, in milliseconds (None if empty)."""
+    ordered = sorted(latencies)
+    return {
+        "p50": _ms(percentile(ordered, 0.50)),
+        "p99": _ms(percentile(ordered, 0.99)),
+        "max": _ms(ordered[-1] if ordered else None),
+    }
+
+
+async def drained(complete, last_receipt, drain_timeout, deadline):
+    """Wait until complete() is true, or nothing has come for drain_timeout
+    seconds since last_receipt(), or the clock passes deadline."""
+    while not complete():
+        now = time.perf_counter()
+        if now - last_receipt() > drain_timeout or now > deadline:
+            return
+        await asyncio.sleep(0.02)
 
 
 class Room:
@@ -204,19 +227,13 @@ class Room:
             await self.sender.send(frame(text))
         sent = time.perf_counter()
 
-        # Wait for every receipt, or until none has come for drain_timeout.
         expected = messages * len(self.inboxes)
-        while len(self.latencies) < expected:
-            now = time.perf_counter()
-            quiet_since = self.last_receipt or sent
-            if now - quiet_since > drain_timeout or now - start > time_limit:
-                break
-            await asyncio.sleep(0.02)
+        await drained(lambda: len(self.latencies) >= expected, lambda: self.last_receipt or sent,
+                      drain_timeout, start + time_limit)
         cpu_used, cpu_percent = meter.stop()
 
         received = len(self.latencies)
         elapsed = (self.last_receipt or sent) - start
-        ordered = sorted(self.latencies)
         # The servers' CPU time per delivery: steadier than the rates when
         # other work shares the cores, since waiting for a core costs no CPU.
         server_cpu = sum(v for who, v in cpu_used.items() if who.startswith("server"))
@@ -233,11 +250,7 @@ class Room:
             "seconds": round(elapsed, 3),
             "send_seconds": round(sent - start, 3),
             "deliveries_per_s": round(received / elapsed) if elapsed > 0 else 0,
-            "latency_ms": {
-                "p50": _ms(percentile(ordered, 0.50)),
-                "p99": _ms(percentile(ordered, 0.99)),
-                "max": _ms(ordered[-1] if ordered else None),
-            },
+            "latency_ms": latency_figures(self.latencies),
             "cpu_percent": cpu_percent,
             "server_cpu_us_per_delivery": (
                 round(1e6 * server_cpu / received, 1) if received else None
@@ -287,6 +300,204 @@ async def fan_out(
 
 def _ms(seconds):
     return None if seconds is None else round(1000 * seconds, 1)
+
+
+# --- 6. Flood control: chatters, and one flooder among them ----------------------
+
+class Chatters:
+    """Users chatting in one room, each at a steady rate; every receipt of
+    another chatter's message timed, on this process's clock.
+
+    Frames are step 8's: {"id", "author", "message", "key"}, and
+    {"presence": [...]} as people come and go (passed over). A chatter's own
+    message comes back to it as its acknowledgement: not counted.
+    """
+
+    def __init__(self, names, sockets, flooder=None):
+        self.names, self.sockets, self.flooder = names, sockets, flooder
+        self.sent_at = {}  # message -> when it was sent
+        self.latencies = []  # seconds, one per receipt
+        self.seen = [set() for _ in sockets]
+        self.duplicates = self.flood_heard = 0
+        self.refused = []  # error frames a chatter got (the flood limit: there should be none)
+        self.last_receipt = None
+        self.warmed = [asyncio.Event() for _ in sockets]
+        self.warmed[0].set()  # the first chatter says the warm-up message
+
+    async def listen(self, index):
+        own = self.names[index]
+        async for data in self.sockets[index]:
+            now = time.perf_counter()
+            message = json.loads(data)
+            if "presence" in message:
+                continue
+            if "error" in message:
+                self.refused.append(message)
+            elif message["author"] == own:
+                pass  # its own, acknowledged
+            elif message["message"] == "warm-up":
+                self.warmed[index].set()
+            elif message["author"] == self.flooder:
+                self.flood_heard += 1  # what the flood limit let through
+            elif message["message"] in self.seen[index]:
+                self.duplicates += 1
+            else:
+                self.seen[index].add(message["message"])
+                self.latencies.append(now - self.sent_at[message["message"]])
+                self.last_receipt = now
+
+    async def warm_up(self, timeout=20):
+        """One message first, from the first chatter to all the others."""
+        await self.sockets[0].send(json.dumps({"message": "warm-up", "key": "warm-up"}))
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self.warmed)), timeout)
+
+    async def chat(self, index, start, messages, rate):
+        """`messages` at `rate` per second; the chatters' turns are spread
+        evenly over each second, so the room hears a steady stream."""
+        offset = index / (len(self.sockets) * rate)
+        for number in range(messages):
+            delay = start + offset + number / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            text = f"{self.names[index]} {number}"
+            self.sent_at[text] = time.perf_counter()
+            # With a key, as the page sends every message (room.html).
+            await self.sockets[index].send(json.dumps({"message": text, "key": text}))
+
+
+class Flooder:
+    """One user's tabs, each sending as fast as the server answers.
+
+    Each tab keeps `unanswered` messages in flight: the next one leaves as
+    soon as the server answers one, with its acknowledgement (accepted) or an
+    error frame with "retry_after" (refused). Not faster: a client that does
+    not wait only fills the socket's buffers, and the server still takes the
+    frames one by one.
+    """
+
+    def __init__(self, sockets, unanswered):
+        self.sockets = sockets
+        self.slots = [asyncio.Semaphore(unanswered) for _ in sockets]
+        self.sent = self.accepted = 0
+        self.refused = []  # the retry_after of each refusal
+        self.first_sent = self.last_sent = self.last_answer = None
+
+    def in_flight(self):
+        return self.sent - self.accepted - len(self.refused)
+
+    async def listen(self, tab):
+        async for data in self.sockets[tab]:
+            answer = json.loads(data)
+            # Only this tab's own answers: the room's messages, the other
+            # tabs' accepted ones among them, reach every tab.
+            if not str(answer.get("key", "")).startswith(f"flood{tab}-"):
+                continue
+            self.last_answer = time.perf_counter()
+            if "error" in answer:
+                self.refused.append(answer.get("retry_after"))
+            else:
+                self.accepted += 1
+            self.slots[tab].release()
+
+    async def flood(self, tab, until):
+        number = 0
+        while True:
+            await self.slots[tab].acquire()
+            now = time.perf_counter()
+            if now >= until:
+                return
+            self.first_sent = self.first_sent or now
+            self.last_sent = now
+            key = f"flood{tab}-{number}"
+            await self.sockets[tab].send(json.dumps({"message": f"flood {number}", "key": key}))
+            self.sent += 1
+            number += 1
+
+
+async def flood_round(server, room_name, chatters, rate, seconds, flooder=None, tabs=4,
+                      unanswered=8, window=10, cpu_pids=(), drain_timeout=3.0):
+    """Logged-in chatters (workshop.clients.SiteUser, signed up) in one room,
+    each sending `rate` messages a second for `seconds`; with a flooder (a
+    SiteUser too), its `tabs` sockets in the same room flood meanwhile.
+
+    window: the flood limit's window in seconds (step 8's chat/flood.py), to
+    count the windows the flood spans. Lost: receipts still missing once none
+    has come for drain_timeout seconds. Returns the figures.
+    """
+    targets = [(server, room_name, user.headers()) for user in chatters]
+    if flooder:
+        targets += [(server, room_name, flooder.headers())] * tabs
+    sockets, errors = await open_clients(targets)
+    try:
+        if errors:
+            raise RuntimeError(f"{len(errors)} clients could not connect: {errors[0]!r}")
+        room = Chatters([user.username for user in chatters], sockets[:len(chatters)],
+                        flooder.username if flooder else None)
+        flood = Flooder(sockets[len(chatters):], unanswered) if flooder else None
+        readers = [asyncio.create_task(room.listen(i)) for i in range(len(chatters))]
+        if flood:
+            readers += [asyncio.create_task(flood.listen(tab)) for tab in range(tabs)]
+        try:
+            await room.warm_up()
+            meter = CpuMeter(cpu_pids)
+            meter.start()
+            start = time.perf_counter()
+            messages = int(seconds * rate)
+            senders = [room.chat(i, start, messages, rate) for i in range(len(chatters))]
+            if flood:
+                senders += [flood.flood(tab, start + seconds) for tab in range(tabs)]
+            await asyncio.gather(*senders)
+            sent = time.perf_counter()
+            expected = messages * len(chatters) * (len(chatters) - 1)
+            await drained(
+                lambda: len(room.latencies) >= expected and not (flood and flood.in_flight()),
+                lambda: max(filter(None, [room.last_receipt, flood and flood.last_answer, sent])),
+                drain_timeout, sent + 60,
+            )
+            cpu_used, cpu_percent = meter.stop()
+        finally:
+            for task in readers:
+                task.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+    finally:
+        await close_clients(sockets)
+
+    received = len(room.latencies)
+    elapsed = (room.last_receipt or sent) - start
+    figures = {
+        "chatters": len(chatters),
+        "rate": rate,
+        "seconds": seconds,
+        "messages": messages * len(chatters),
+        "expected": expected,
+        "received": received,
+        "lost": expected - received,
+        "duplicates": room.duplicates,
+        "chatters_refused": len(room.refused),
+        "refused_sample": room.refused[:3],
+        "deliveries_per_s": round(received / elapsed) if elapsed > 0 else 0,
+        "latency_ms": latency_figures(room.latencies),
+        "cpu_percent": cpu_percent,
+        "flood": None,
+    }
+    if flood:
+        span = (flood.last_sent - flood.first_sent) if flood.sent else 0
+        refused = flood.refused
+        figures["flood"] = {
+            "tabs": tabs,
+            "unanswered_per_tab": unanswered,
+            "sent": flood.sent,
+            "sent_per_s": round(flood.sent / seconds),
+            "accepted": flood.accepted,
+            "refused": len(refused),
+            "unanswered": flood.in_flight(),
+            # A fixed window opens with the first message after the last one
+            # closed: a flood of `span` seconds opens this many.
+            "windows": int(span // window) + 1 if flood.sent else 0,
+            "retry_after_s": [min(refused), max(refused)] if refused else None,
+            "heard_by_chatters": room.flood_heard,
+        }
+    return figures
 
 
 # --- Experiment: deliveries while other clients come and go ------------------------

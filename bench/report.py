@@ -81,6 +81,8 @@ def markdown(results):
     if "history" in results:
         lines += ["## 5. History: what storing each message costs", ""]
         lines += fanout_tables(results["history"], "step06-history")
+    if "flood" in results:
+        lines += flood_tables(results["flood"])
     if "experiment" in results:
         lines += [f"## Experiment: {results['experiment']['title']}", ""]
         lines += fanout_tables(results["experiment"], "the step as it is")
@@ -155,6 +157,60 @@ def fanout_tables(section, baseline_name):
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return lines
+
+
+def flood_tables(section):
+    """The chatters with and without the flooder, then the flooder's messages by round."""
+    chatters, rate, tabs = section["chatters"], section["rate"], section["tabs"]
+    lines = [
+        f"## 6. Flood control: one flooder among {chatters} chatters",
+        "",
+        f"{chatters} logged-in users in one room on step08 (2 uvicorn workers, Redis, "
+        f"SQLite), each sending {number(rate, 1)} message/s for {number(section['seconds'])} s; "
+        f"the flooder, one more user, sends from {tabs} tabs in the same room as fast as "
+        f"the server answers. Flood limit: {section['limit']} messages per user per "
+        f"{section['window']} s. Latency: from a chatter's send to its receipt by each "
+        f"other chatter. Medians of {section['repeats']} rounds, range in brackets; the "
+        "two configurations alternate within each round. CPU in % of one core.",
+        "",
+        "| configuration | chatters' deliveries/s | latency p50 / p99 / max "
+        "| p99 vs alone, same round | lost | chatters refused "
+        "| CPU %: servers / Redis / load gen. / others |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for config in section["configs"]:
+        s = config["summary"]
+        cpu = s["cpu_percent"]
+        servers = sum(v for k, v in cpu.items() if k.startswith("server"))
+        p50, p99, worst = (milliseconds(s["latency_ms"][q]) for q in ("p50", "p99", "max"))
+        p99 += spread(s["p99_range_ms"], milliseconds)
+        ratio = "–" if s["flood"] is None or s["p99_vs_alone"] is None else (
+            times(s["p99_vs_alone"]) + spread(s["p99_vs_alone_range"], times))
+        lines.append(
+            f"| {config['label']} | {number(s['deliveries_per_s'])} | {p50} / {p99} / {worst} ms "
+            f"| {ratio} | {s['lost']} of {s['expected']:,} | {s['chatters_refused']} "
+            f"| {servers:.0f} / {cpu.get('redis', 0):.0f} / {cpu['load generator']:.0f} "
+            f"/ {cpu['others']:.0f} |"
+        )
+    lines += [
+        "",
+        f"**The flooder's messages**, by round ({tabs} tabs, one allowance; at most "
+        f"{section['limit']} accepted per window, a window opening with the first message "
+        "after the last one closed):",
+        "",
+        "| round | sent | sent/s | accepted | at most (limit × windows) | refused "
+        "| heard by each chatter |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    flooded = next(c for c in section["configs"] if c["summary"]["flood"])
+    for index, run in enumerate(flooded["runs"], 1):
+        flood = run["flood"]
+        lines.append(
+            f"| {index} | {flood['sent']:,} | {flood['sent_per_s']:,} | {flood['accepted']} "
+            f"| {section['limit'] * flood['windows']} ({flood['windows']} × {section['limit']}) "
+            f"| {flood['refused']:,} | {flood['heard_by_chatters'] / run['chatters']:.0f} |"
+        )
+    return lines + [""]
 
 
 def times(value):

@@ -4,7 +4,7 @@
     python -m bench --quick           a short run, into bench/results/quick/
     python -m bench --out DIR         write somewhere else
     python -m bench --only fanout     some sections (io, fanout, scaleout, connections,
-                                      history), into bench/results/partial/
+                                      history, flood), into bench/results/partial/
     python -m bench --experiment serialise-once    the steps versus copies (see README)
     python -m bench --experiment tuning            step05 versus copies without its tunings
     python -m bench --experiment churn             losses while clients come and go
@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
-from workshop.clients import allow_open_files
+from workshop.clients import SiteUser, allow_open_files
 from workshop.postgres import PostgresServer, find_postgres_bin
 from workshop.production import local_settings, prepare
 from workshop.redis import RedisServer, find_redis_server
@@ -46,9 +46,11 @@ STEP4 = step_folder(4)
 STEP5 = step_folder(5)
 STEP6 = step_folder(6)
 STEP7 = step_folder(7)
-SECTIONS = ("io", "fanout", "scaleout", "connections", "history")
+STEP8 = step_folder(8)
+SECTIONS = ("io", "fanout", "scaleout", "connections", "history", "flood")
 # The quick run leaves out history, which prepares three production servers
-# first: `--quick --only history` runs it alone.
+# first, and flood, which prepares one and signs up 51 users or more: `--quick
+# --only history` or `--quick --only flood` runs it alone.
 QUICK_SECTIONS = ("io", "fanout", "scaleout", "connections")
 EXPERIMENTS = ("serialise-once", "tuning", "churn")
 
@@ -65,18 +67,25 @@ class Plan:
     warm_up: bool  # one unmeasured round per configuration first
     connections: int  # idle WebSockets to hold
     pause: float  # seconds between two runs, for the closing handshakes to settle
+    flood_chatters: int  # users chatting in the flood section's room
+    flood_rate: float  # messages per second each chatter sends
+    flood_seconds: float  # how long they chat (and the flooder floods) in a round
+    flood_tabs: int  # the flooder's sockets, all in the room
+    flood_repeats: int  # rounds of the flood section's two configurations
 
 
 PLANS = {
     "full": Plan(
         io_clients=(1, 2, 5, 10, 20, 50), io_repeats=3, receivers=100, rate=20,
         paced_messages=40, burst_messages=100, repeats=5, warm_up=True, connections=1000,
-        pause=0.5,
+        pause=0.5, flood_chatters=50, flood_rate=0.5, flood_seconds=15, flood_tabs=4,
+        flood_repeats=3,
     ),
     "quick": Plan(
         io_clients=(1, 10), io_repeats=1, receivers=100, rate=20,
         paced_messages=15, burst_messages=30, repeats=1, warm_up=False, connections=200,
-        pause=0.1,
+        pause=0.1, flood_chatters=50, flood_rate=0.5, flood_seconds=5, flood_tabs=4,
+        flood_repeats=1,
     ),
 }
 
@@ -105,7 +114,15 @@ LABELS = {
     "step06-history": "step06, 2 uvicorn workers, nothing stored",
     "step07-sqlite": "step07, 2 uvicorn workers, stored in SQLite",
     "step07-postgres": "step07, 2 uvicorn workers, stored in PostgreSQL",
+    "flood-alone": "step08, chatters alone",
+    "flood-flooder": "step08, chatters and one flooder",
 }
+# Step 8's flood control (chat/flood.py): LIMIT messages per user per WINDOW
+# seconds. The limit is set, not inherited: an environment that raised it
+# (a load test's, the test suite's) would measure no flood control at all.
+FLOOD_LIMIT = 20  # step 8's default CHAT_FLOOD_LIMIT
+FLOOD_WINDOW = 10  # chat/flood.py's WINDOW
+FLOOD_WARM_UP_SECONDS = 5
 
 
 def say(line):
@@ -120,11 +137,17 @@ def step_env(**extra):
     return {"DJANGO_SETTINGS_MODULE": "mysite.settings", **extra}
 
 
+def bench_settings(module):
+    """The environment that serves a step with settings of the benchmark's own
+    (bench/<module>.py, which imports the step's and changes one thing)."""
+    python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return {"DJANGO_SETTINGS_MODULE": f"bench.{module}", "PYTHONPATH": python_path}
+
+
 def redis_env(redis, layer="redis"):
     env = step_env(REDIS_URL=redis.url)
     if layer == "pubsub":
-        python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-        env.update(DJANGO_SETTINGS_MODULE="bench.step04_pubsub_settings", PYTHONPATH=python_path)
+        env.update(bench_settings("step04_pubsub_settings"))
     return env
 
 
@@ -349,6 +372,111 @@ def measure_history(plan, redis):
                            plan.repeats)
 
 
+def measure_flood(plan, redis):
+    """6. Flood control: a room of chatters on step 8, without and with one user
+    flooding it from several tabs, round by round."""
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-flood-")))
+        env = step_env(REDIS_URL=redis.url, DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
+                       CHAT_FLOOD_LIMIT=str(FLOOD_LIMIT), **local_settings())
+        # Step 8 with a cheap password hasher, for the sign-ups alone.
+        env.update(bench_settings("step08_quick_signup_settings"))
+        prepare(STEP8, {**os.environ, **env})
+        server, = start_all(stack, [UvicornServer(STEP8, env=env)])
+        # Step 8 refuses anonymous sockets: everyone signs up first, through
+        # Django's form, once per run. Each round's flooder is a user of its
+        # own, so that no round starts inside a window an earlier one opened.
+        rounds = plan.flood_repeats + (1 if plan.warm_up else 0)
+        names = ([f"chatter-{n}" for n in range(plan.flood_chatters)]
+                 + [f"flooder-{n}" for n in range(rounds)])
+        begin = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            users = list(pool.map(lambda name: SiteUser(server, name).sign_up(), names))
+        chatters, flooders = users[:plan.flood_chatters], users[plan.flood_chatters:]
+        say(f"[flood] {len(users)} users signed up in {time.perf_counter() - begin:.1f} s")
+        (_, _, pids), = metered({"step08": server}, redis).values()
+
+        def one_round(room, seconds, flooder=None, meter=True):
+            return asyncio.run(load.flood_round(
+                server, room, chatters, plan.flood_rate, seconds, flooder=flooder,
+                tabs=plan.flood_tabs, window=FLOOD_WINDOW, cpu_pids=pids if meter else (),
+            ))
+
+        if plan.warm_up:  # as in run_configs: the server's first clients, not measured
+            one_round("flood-warm-up-alone", FLOOD_WARM_UP_SECONDS, meter=False)
+            time.sleep(plan.pause)
+            one_round("flood-warm-up-flooder", FLOOD_WARM_UP_SECONDS,
+                      flooders.pop(), meter=False)
+            time.sleep(plan.pause)
+        runs = {"flood-alone": [], "flood-flooder": []}
+        for repeat in range(plan.flood_repeats):
+            for key in runs:
+                flooder = flooders[repeat] if key == "flood-flooder" else None
+                result = one_round(f"{key}-{repeat}", plan.flood_seconds, flooder)
+                runs[key].append(result)
+                flood = result["flood"]
+                say(f"[flood] {repeat + 1}/{plan.flood_repeats} {LABELS[key]}: "
+                    f"p50 {result['latency_ms']['p50']} ms p99 {result['latency_ms']['p99']} ms "
+                    f"lost {result['lost']}"
+                    + (f"; flooder sent {flood['sent']:,} ({flood['sent_per_s']:,}/s), "
+                       f"accepted {flood['accepted']}, refused {flood['refused']:,}"
+                       if flood else ""))
+                time.sleep(plan.pause)
+    alone = runs["flood-alone"]
+    return {
+        "chatters": plan.flood_chatters,
+        "rate": plan.flood_rate,
+        "seconds": plan.flood_seconds,
+        "tabs": plan.flood_tabs,
+        "limit": FLOOD_LIMIT,
+        "window": FLOOD_WINDOW,
+        "repeats": plan.flood_repeats,
+        "configs": [
+            {"key": key, "label": LABELS[key], "runs": runs[key],
+             "summary": summarise_flood(runs[key], alone)}
+            for key in runs
+        ],
+    }
+
+
+def summarise_flood(runs, alone_runs):
+    """The chatters' medians over the rounds, the p99 against the same round
+    without the flooder, and the flooder's messages added up."""
+    p99s = [run["latency_ms"]["p99"] or 0 for run in runs]
+    ratios = [run["latency_ms"]["p99"] / alone["latency_ms"]["p99"]
+              for run, alone in zip(runs, alone_runs) if alone["latency_ms"]["p99"]]
+    summary = {
+        "deliveries_per_s": statistics.median(run["deliveries_per_s"] for run in runs),
+        "latency_ms": {
+            q: statistics.median(run["latency_ms"][q] or 0 for run in runs)
+            for q in ("p50", "p99", "max")
+        },
+        "p99_range_ms": [min(p99s), max(p99s)],
+        "p99_vs_alone": round(statistics.median(ratios), 2) if ratios else None,
+        "p99_vs_alone_range": [round(min(ratios), 2), round(max(ratios), 2)] if ratios else None,
+        "lost": sum(run["lost"] for run in runs),
+        "expected": sum(run["expected"] for run in runs),
+        "duplicates": sum(run["duplicates"] for run in runs),
+        "chatters_refused": sum(run["chatters_refused"] for run in runs),
+        "cpu_percent": {
+            name: statistics.median(run["cpu_percent"][name] for run in runs)
+            for name in runs[0]["cpu_percent"]
+        },
+        "flood": None,
+    }
+    floods = [run["flood"] for run in runs if run["flood"]]
+    if floods:
+        summary["flood"] = {
+            name: sum(flood[name] for flood in floods)
+            for name in ("sent", "accepted", "refused", "unanswered", "windows",
+                         "heard_by_chatters")
+        }
+        summary["flood"]["sent_per_s"] = statistics.median(f["sent_per_s"] for f in floods)
+        # About the limit per window: one window opens as soon as the last has closed.
+        summary["flood"]["accepted_at_most"] = FLOOD_LIMIT * summary["flood"]["windows"]
+    return summary
+
+
 def measure_serialise_once(plan, redis, repeats):
     """The experiment: each step's consumer, then a copy that serialises once."""
     with ExitStack() as stack:
@@ -504,7 +632,8 @@ def main(argv=None):
                        "fanout": lambda: measure_fanout(plan, redis),
                        "scaleout": lambda: measure_scaleout(plan, redis),
                        "connections": lambda: measure_connections(plan, redis),
-                       "history": lambda: measure_history(plan, redis)}
+                       "history": lambda: measure_history(plan, redis),
+                       "flood": lambda: measure_flood(plan, redis)}
             for section in sections:
                 begin = time.perf_counter()
                 results[section] = measure[section]()

@@ -133,3 +133,50 @@ def test_history_runs_step6_and_step7_on_each_database(tmp_path):
             assert config["summary"][phase]["duplicates"] == 0, (config["key"], phase)
         assert config["summary"]["paced"]["lost"] == 0, config["key"]
     assert "## 5. History" in (tmp_path / "results.md").read_text()
+
+
+def test_the_flood_section_knows_step8s_limit_and_window():
+    # The quick run leaves the flood section out (it signs up 51 users first):
+    # `python -m bench --quick --only flood` runs it. What it must agree on
+    # with step 8 is checked here, in no time.
+    from bench.run import FLOOD_LIMIT, FLOOD_WINDOW
+
+    step8 = REPO / "step08_users"
+    assert f"WINDOW = {FLOOD_WINDOW}  #" in (step8 / "chat" / "flood.py").read_text()
+    settings = (step8 / "mysite" / "settings.py").read_text()
+    assert f'os.environ.get("CHAT_FLOOD_LIMIT", "{FLOOD_LIMIT}")' in settings
+
+
+def flood_run(p99, flood=None):
+    """One round's figures, shaped as bench.load.flood_round() returns them."""
+    return {
+        "chatters": 50, "expected": 1000, "lost": 0, "duplicates": 0, "chatters_refused": 0,
+        "deliveries_per_s": 1200, "latency_ms": {"p50": p99 / 2, "p99": p99, "max": p99 + 1},
+        "cpu_percent": {"server 1": 30, "server 2": 30, "redis": 2, "load generator": 5,
+                        "others": 1},
+        "flood": flood,
+    }
+
+
+def test_the_flood_tables_put_the_flooder_beside_the_chatters_alone():
+    from bench.report import markdown
+    from bench.run import summarise_flood
+
+    flood = {"sent": 3000, "sent_per_s": 200, "accepted": 40, "refused": 2960, "unanswered": 0,
+             "windows": 2, "heard_by_chatters": 2000}
+    alone, flooded = [flood_run(20.0), flood_run(30.0)], [flood_run(40.0, flood)] * 2
+    section = {"chatters": 50, "rate": 0.5, "seconds": 15, "tabs": 4, "limit": 20, "window": 10,
+               "repeats": 2, "configs": [
+                   {"key": "flood-alone", "label": "alone", "runs": alone,
+                    "summary": summarise_flood(alone, alone)},
+                   {"key": "flood-flooder", "label": "flooder", "runs": flooded,
+                    "summary": summarise_flood(flooded, alone)}]}
+    summary = section["configs"][1]["summary"]
+    assert summary["p99_vs_alone"] == 1.67 and summary["p99_vs_alone_range"] == [1.33, 2.0]
+    assert summary["flood"]["accepted"] == summary["flood"]["accepted_at_most"] == 80
+    text = markdown({"mode": "quick", "seconds": 1, "machine": {
+        "date": "today", "cores": 2, "cpu": "cpu", "system": "system", "python": "3",
+        "packages": {}, "redis_server": "8", "load_average_before": [0]}, "flood": section})
+    assert "## 6. Flood control: one flooder among 50 chatters" in text
+    assert "| flooder | 1,200 | 20.0 / 40.0 / 41.0 ms | 1.67× (1.33×–2.00×) |" in text
+    assert "| 1 | 3,000 | 200 | 40 | 40 (2 × 20) | 2,960 | 40 |" in text
