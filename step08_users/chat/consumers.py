@@ -62,11 +62,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     """
 
     async def connect(self):
-        # AuthMiddlewareStack (asgi.py) read the session cookie of the
-        # handshake and put its user here, once: the socket keeps that user
-        # for as long as it is open, even after they log out (see
-        # session_ended()). No session, an unknown or expired one: AnonymousUser.
-        # (No "user" at all: a router served without AuthMiddlewareStack.)
+        # The auth middleware (AuthMiddlewareStack, spelled out in asgi.py)
+        # read the handshake's session cookie and put its user here, once: the
+        # socket keeps that user for as long as it is open, even after they
+        # log out (see session_ended()). No session, an unknown or expired
+        # one: AnonymousUser. (No "user" at all: a router served without it.)
         self.user = self.scope.get("user")
         if "database_error" in self.scope:  # it could not read the session (mysite/asgi.py)
             return await self.database_unavailable(
