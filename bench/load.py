@@ -101,6 +101,13 @@ async def close_clients(sockets):
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
 
 
+async def stop(tasks):
+    """Cancel the reader tasks and wait until they have all ended."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def frame(text):
     return json.dumps({"message": text})
 
@@ -291,9 +298,7 @@ async def fan_out(
                 for name, messages, rate in phases
             }
         finally:
-            for task in readers:
-                task.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
+            await stop(readers)
     finally:
         await close_clients(sockets)
 
@@ -456,9 +461,7 @@ async def flood_round(server, room_name, chatters, rate, seconds, flooder=None, 
             )
             cpu_used, cpu_percent = meter.stop()
         finally:
-            for task in readers:
-                task.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
+            await stop(readers)
     finally:
         await close_clients(sockets)
 
@@ -539,9 +542,7 @@ async def churn_delivery(server, receivers, churners, seconds, rate, drain_timeo
             stop.set()
             cycles = await churn
     finally:
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
+        await stop(readers)
         await close_clients(sockets)
     incomplete = {
         number for number in range(figures["messages"])
