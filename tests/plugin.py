@@ -160,6 +160,7 @@ def heading(item):
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     """Once a layer has failed, the layers built on it are not run (make check)."""
+    CONSUMER_WAITS.start_test()
     config = item.config
     failed_path, failed_heading = config.stash.get(FAILED_MODULE, (None, None))
     if config.getoption("check_report") and failed_path and failed_path != str(item.path):
@@ -201,6 +202,21 @@ def sentence(name):
     return name.removeprefix("test_").replace("_", " ")
 
 
+def timeout_of(error):
+    """The seconds given to the asyncio.wait_for() whose wait raised `error`
+    (the innermost one), or None if no wait_for() raised it."""
+    waited, traceback = None, error.__traceback__
+    while traceback is not None:
+        frame = traceback.tb_frame
+        timeout = frame.f_locals.get("timeout")
+        in_wait_for = (frame.f_code.co_name == "wait_for"
+                       and frame.f_globals.get("__name__") == "asyncio.tasks")
+        if in_wait_for and isinstance(timeout, (int, float)):
+            waited = timeout
+        traceback = traceback.tb_next
+    return waited
+
+
 def why_it_failed(item, call, report):
     """One line saying why, and the earlier test whose failure explains it, if any."""
     error = call.excinfo.value if call.excinfo else None
@@ -209,11 +225,16 @@ def why_it_failed(item, call, report):
         CONSUMER_WAITS.blocked = CONSUMER_WAITS.blocked or name
         return str(error), None
     if isinstance(error, (TimeoutError, asyncio.TimeoutError)) and CONSUMER_WAITS.checking:
+        # How long it waited: an in-process wait's length is ConsumerWaits' (this
+        # test's), any other wait's (a real server's socket) its own.
         waited = CONSUMER_WAITS.last_timeout
+        if waited is None:
+            waited = timeout_of(error)
+        within = "in time" if waited is None else f"within {waited:g} s"
         if CONSUMER_WAITS.unanswered is None:
             CONSUMER_WAITS.unanswered = name
-            return f"the consumer sent no answer within {waited:g} s", None
-        return f"no answer within {waited:g} s either", CONSUMER_WAITS.unanswered
+            return f"the consumer sent no answer {within}", None
+        return f"no answer {within} either", CONSUMER_WAITS.unanswered
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is None:
         return str(report.longrepr), None

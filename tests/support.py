@@ -72,9 +72,14 @@ class ConsumerWaits:
         self.checking = False
         self.unanswered = None  # the first test whose wait timed out
         self.blocked = None  # the first test that blocked the event loop
-        self.last_timeout = None
+        self.last_timeout = None  # this test's last in-process wait (None: it had none)
         self._loop = self._beat = None
         self._watching = False
+
+    def start_test(self):
+        """Called before each test: no in-process wait of its own yet, so a real
+        server's timeout is not reported with an earlier test's length."""
+        self.last_timeout = None
 
     def timeout(self, timeout, disconnecting=False):
         """The timeout to use for a wait of `timeout` seconds (and watch the loop).

@@ -4,6 +4,7 @@
     python -m workshop.check                   find the highest step mywork/ passes
     python -m workshop.check 2 --project DIR   check another folder
     python -m workshop.check 2 --verbose       show pytest's own output too
+    python -m workshop.check --total           end with make test's `total:` line (CI)
 
 These are the very tests that `make test` runs on the reference steps
 (tests/steps), pointed at your folder: real daphne, real WebSocket clients,
@@ -161,7 +162,18 @@ def loading_failed(results):
     return True
 
 
-def find_your_step(project, verbose):
+def print_total(results):
+    """make test's closing line (workshop/runtests.py), for .ci/run's summary:
+    the expectations just reported: met (passed), missed (failed) or not
+    checked (skipped, or not tried). No results at all (pytest could not start)
+    count as one failure."""
+    met = sum(r["outcome"] in ("passed", "advice") for r in results)
+    missed = sum(r["outcome"] == "failed" for r in results)
+    skipped = len(results) - met - missed
+    print(f"total: {met} passed, {missed or int(not results)} failed, {skipped} skipped")
+
+
+def find_your_step(project, verbose, total=False):
     """Try the last step first, then each one before it (a later step rules out
     the earlier one's limits). Finding where you are is an answer, not an
     error: this exits 0 whatever step that is."""
@@ -177,13 +189,16 @@ def find_your_step(project, verbose):
     if step == LAST_STEP:
         print_results(step, project, results)
         print(f"\nAll {LAST_STEP} steps pass. Well done!")
-        return 0
-    print_results(step + 1, project, failed_results[step + 1])
-    if step:
-        print(f"\nYou have finished step {step}. Next: step {step + 1}, "
-              f"as listed above ({STEP_FOLDERS[step + 1]}/README.md).")
     else:
-        print(f"\nStart with step 1, as listed above ({STEP_FOLDERS[1]}/README.md).")
+        results = failed_results[step + 1]
+        print_results(step + 1, project, results)
+        if step:
+            print(f"\nYou have finished step {step}. Next: step {step + 1}, "
+                  f"as listed above ({STEP_FOLDERS[step + 1]}/README.md).")
+        else:
+            print(f"\nStart with step 1, as listed above ({STEP_FOLDERS[1]}/README.md).")
+    if total:
+        print_total(results)
     return 0
 
 
@@ -212,16 +227,21 @@ def main(argv=None):
     parser.add_argument("step", type=int, nargs="?", choices=STEPS)
     parser.add_argument("--project", type=Path, default=MYWORK)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--total", action="store_true",
+                        help="end with a `total: N passed, N failed, N skipped` line that "
+                             "counts the expectations reported (.ci/run reads it)")
     args = parser.parse_args(argv)
     project = args.project.resolve()
     if not (project / "mysite" / "settings.py").is_file():
         print(f"No project in {project}/ yet: run `make start` first.", file=sys.stderr)
         return 2
     if args.step is None:
-        return find_your_step(project, args.verbose)
+        return find_your_step(project, args.verbose, args.total)
     notes_on_the_settings(args.step, project)
     results = run_checks(args.step, project, args.verbose)
     print_results(args.step, project, results)
+    if args.total:
+        print_total(results)
     return 0 if passed(results) else 1
 
 

@@ -3,9 +3,14 @@
 The broken states are the benchmark's (bench/check_speed.py measures how long
 each takes); here, what the attendee is told. No timing is asserted.
 """
+import asyncio
+from types import SimpleNamespace
+
 import pytest
 
 from bench.check_speed import make_case
+from tests import plugin
+from tests.support import ConsumerWaits
 
 
 def check(run, python, step, folder):
@@ -75,3 +80,36 @@ def test_a_later_steps_redis_settings_are_named_first(run, python, tmp_path):
     assert result.returncode == 1
     assert "note: This folder looks like step 4 or later" in result.stdout
     assert "note: Your CHANNEL_LAYERS name a fixed Redis address" in result.stdout
+
+
+async def timed_out(seconds):
+    """The TimeoutError of an asyncio.wait_for() of `seconds` that nothing answers."""
+    try:
+        await asyncio.wait_for(asyncio.Event().wait(), seconds)
+    except asyncio.TimeoutError as error:  # TimeoutError itself from Python 3.11
+        return error
+    raise AssertionError("the wait did not time out")
+
+
+async def test_each_timeout_is_reported_with_the_length_it_had(monkeypatch):
+    """A real server's wait (a socket's) is told with its own length, not with
+    the last in-process wait of an earlier test (ConsumerWaits)."""
+    waits = ConsumerWaits()
+    waits.checking = True
+    monkeypatch.setattr(plugin, "CONSUMER_WAITS", waits)
+
+    def why(name, error):
+        item = SimpleNamespace(originalname=name)
+        return plugin.why_it_failed(item, SimpleNamespace(excinfo=SimpleNamespace(value=error)),
+                                    None)
+
+    waits.last_timeout = 5  # an in-process test waited 5 s, and was answered
+    waits.start_test()  # then a server test waits 0.2 s on its socket
+    assert why("test_burst", await timed_out(0.2)) == (
+        "the consumer sent no answer within 0.2 s", None)
+    waits.start_test()  # an in-process test: its ConsumerWaits length, not asgiref's inner one
+    waits.last_timeout = 0.5
+    assert why("test_echo", await timed_out(0.01)) == (
+        "no answer within 0.5 s either", "test_burst")
+    waits.start_test()  # a timeout that no wait_for() gave: no figure
+    assert why("test_other", TimeoutError()) == ("no answer in time either", "test_burst")
