@@ -140,11 +140,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.closing = True
         await self.close(code=code)
 
+    ended = False  # set when the consumer ends (__call__)
+
     async def stay_in_the_room(self):
         # The layer forgets a member group_expiry seconds after its group_add
         # (settings.py): a tab open longer would stop hearing its room. Join
         # again, three times per expiry, for as long as the socket is open.
-        while True:
+        while not self.ended:
             await asyncio.sleep(self.channel_layer.group_expiry / 3)
             try:
                 await self.channel_layer.group_add(self.room_group_name, self.channel_name)
@@ -155,7 +157,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def stay_present(self):
         # Renew this socket's lease every RENEW seconds. Leases of a killed
         # worker run out unannounced: the renewal that removes them tells the room.
-        while True:
+        while not self.ended:
             await asyncio.sleep(presence.RENEW)
             try:
                 here = await presence.renew(self.room_name, self.user, self.channel_name)
@@ -180,7 +182,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         finally:
             # Also when the consumer ends with an error, and disconnect()
             # never runs: a member that stops renewing is gone within
-            # group_expiry, even from a Redis that kept its data.
+            # group_expiry, even from a Redis that kept its data. The loops
+            # also end at their next turn, whatever became of the cancel.
+            self.ended = True
             if hasattr(self, "renewal"):
                 self.renewal.cancel()
             if hasattr(self, "presence_renewal"):
