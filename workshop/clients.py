@@ -75,7 +75,11 @@ class ChatClient:
 def login_headers(server, anonymous=False):
     """The headers a logged-in browser sends with a handshake: from step 8 on,
     the test servers' own user's session cookie (tests/steps/conftest.py)."""
-    session = None if anonymous else getattr(server, "session", None)
+    return session_cookie(None if anonymous else getattr(server, "session", None))
+
+
+def session_cookie(session):
+    """The Cookie header that carries a Django session, or none without one."""
     return {"Cookie": f"sessionid={session}"} if session else {}
 
 
@@ -288,8 +292,7 @@ class SiteUser:
         return self
 
     def headers(self):
-        session = self.cookie("sessionid")
-        return {"Cookie": f"sessionid={session}"} if session else {}
+        return session_cookie(self.cookie("sessionid"))
 
     @asynccontextmanager
     async def chat_client(self, room, since=None, **options):
